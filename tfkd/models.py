@@ -39,7 +39,7 @@ def _pool_stages(height, width, smallest=2):
 def _conv_block(x, filters, index, batch_norm):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv_{index}")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"bn_{index}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn_{index}")(x)
     return layers.ReLU(name=f"features_{index}")(x)
 
 

@@ -1,0 +1,408 @@
+"""The Distiller: a Keras model whose ``fit`` trains a student to imitate a teacher."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from tfkd import losses as tfkd_losses
+from tfkd.distiller_data import CACHE_KEY, first_batch, teacher_output_cache
+from tfkd.teachers import Teacher
+
+LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+
+
+def _metric_name(term):
+    return term.name if term.name.endswith("loss") else f"{term.name}_loss"
+
+
+class Distiller(tf_keras.Model):
+    """Trains ``student`` on hard labels and on what ``teacher`` knows, with plain ``fit``.
+
+    The loss is ``alpha * hard + (1 - alpha) * (distillation + sum of weighted feature
+    terms)``; without labels (``fit(x)``) only the distillation terms train. Only the
+    student's weights and the adapters of feature terms change; teachers run with
+    ``training=False``. Losses are reduced over the global batch, so the Distiller
+    trains under ``tf.distribute.MirroredStrategy`` and ``MultiWorkerMirroredStrategy``.
+    ``alpha`` and ``temperature`` are variables: the schedules in ``tfkd.callbacks``
+    change them inside compiled training without retracing.
+
+    Args:
+        student: the ``tf_keras`` model to train; must output logits for classification terms.
+        teacher: a teacher (``tf_keras`` or Keras 3 model, SavedModel path, callable) or a list of them.
+        temperature: softening temperature T > 0 of the logit term.
+        alpha: weight of the hard-label loss, in [0, 1].
+        distillation_loss: the logit term (default ``tfkd.losses.SoftTarget()``), or None for none.
+        feature_losses: feature terms (``FeatureHint``, ``AttentionTransfer``) on the first teacher.
+        teacher_weights: one weight per teacher for the ensemble (default: equal).
+        cache_teacher: compute each training sample's teacher outputs once, before the first
+            epoch; invalid with random augmentation (the cached outputs would belong to other inputs).
+        loss_weighting: "fixed" (alpha) or "uncertainty" (learned, Kendall et al. 2018).
+        teacher_error_weight: factor in [0, 1] on the distillation terms of samples the teacher
+            classifies wrongly (1 keeps them, 0 drops them); needs labels.
+
+    Example:
+
+    >>> import tfkd, tf_keras
+    >>> (x, y), _, _ = tfkd.data.load("digits")
+    >>> teacher = tfkd.models.cnn_teacher((8, 8, 1), 10)
+    >>> distiller = tfkd.Distiller(student=tfkd.models.cnn_student((8, 8, 1), 10), teacher=teacher)
+    >>> distiller.compile(optimizer="adam",
+    ...     loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    >>> history = distiller.fit(x[:64], y[:64], epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'alpha', 'distillation_loss', 'loss', 'student_loss', 'temperature']
+    """
+
+    def __init__(
+        self,
+        student,
+        teacher,
+        temperature=4.0,
+        alpha=0.1,
+        distillation_loss="default",
+        feature_losses=(),
+        teacher_weights=None,
+        cache_teacher=False,
+        loss_weighting="fixed",
+        teacher_error_weight=1.0,
+        name="distiller",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(student, tf_keras.Model):
+            raise TypeError(f"student must be a tf_keras.Model, got {type(student).__name__}")
+        if not student.trainable_weights:
+            raise ValueError(f"student {student.name!r} has no trainable weights; there is nothing to distil into")
+        _check_number(temperature, "temperature", low=0.0, low_inclusive=False)
+        _check_number(alpha, "alpha", low=0.0, high=1.0)
+        _check_number(teacher_error_weight, "teacher_error_weight", low=0.0, high=1.0)
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting={loss_weighting!r} is invalid; expected one of {LOSS_WEIGHTINGS}")
+        sources = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+        if not sources:
+            raise ValueError("teacher=[] is invalid; expected a teacher or a non-empty list of teachers")
+        if distillation_loss == "default":
+            distillation_loss = tfkd_losses.SoftTarget()
+        if distillation_loss is not None and not isinstance(distillation_loss, tfkd_losses.LogitTerm):
+            raise TypeError(
+                f"distillation_loss must be a tfkd.losses logit term (SoftTarget, DKD, OutputMSE) or None, "
+                f"got {type(distillation_loss).__name__}"
+            )
+        feature_losses = list(feature_losses)
+        for term in feature_losses:
+            if not isinstance(term, tfkd_losses.FeatureTerm):
+                raise TypeError(
+                    f"feature_losses must hold tfkd.losses feature terms (FeatureHint, AttentionTransfer), "
+                    f"got {type(term).__name__}"
+                )
+        if distillation_loss is None and not feature_losses:
+            raise ValueError("distillation_loss=None with no feature_losses leaves nothing to distil")
+
+        self.student = student
+        self._teachers = _TeacherEnsemble([Teacher(s) for s in sources], teacher_weights)
+        self.distillation_loss = distillation_loss
+        self.feature_losses = feature_losses
+        self.cache_teacher = bool(cache_teacher)
+        self.loss_weighting = loss_weighting
+        self.teacher_error_weight = float(teacher_error_weight)
+
+        scalar = dict(trainable=False, dtype=tf.float32, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.temperature = tf.Variable(float(temperature), name="temperature", **scalar)
+        self.alpha = tf.Variable(float(alpha), name="alpha", **scalar)
+        # 0 during the hint-only stage of FeatureHint(hint_epochs=N), 1 afterwards.
+        self.output_stage = tf.Variable(1.0, name="output_stage", **scalar)
+
+        self._term_names = ["student_loss"]
+        if distillation_loss is not None:
+            self._term_names.append("distillation_loss")
+        self._term_names += [_metric_name(t) for t in feature_losses]
+        if len(set(self._term_names)) != len(self._term_names):
+            raise ValueError(f"distillation terms need distinct names; got {self._term_names}")
+        self._trackers = {n: tf_keras.metrics.Mean(name=n) for n in ["loss", *self._term_names]}
+        if loss_weighting == "uncertainty":
+            self.log_variances = tf.Variable(tf.zeros(len(self._term_names)), name="log_variances")
+        self._hard_loss = None
+        self._prepared = False
+        self._student_with_features = None
+
+    # -- public properties ------------------------------------------------------------
+
+    @property
+    def teacher(self):
+        """The teacher as given (a list when several were given)."""
+        sources = [t.source for t in self._teachers.teachers]
+        return sources if len(sources) > 1 else sources[0]
+
+    @property
+    def teachers(self):
+        return [t.source for t in self._teachers.teachers]
+
+    @property
+    def metrics(self):
+        metrics = list(self._trackers.values())
+        if self.compiled_metrics is not None:
+            metrics += self.compiled_metrics.metrics
+        return metrics
+
+    def trainable_variables_to_update(self):
+        """The student's trainable weights, the feature adapters and any learned loss weights."""
+        variables = list(self.student.trainable_variables)
+        for term in self.feature_losses:
+            variables += term.trainable_variables
+        if self.loss_weighting == "uncertainty":
+            variables.append(self.log_variances)
+        return variables
+
+    # -- Keras API --------------------------------------------------------------------
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Like ``Model.compile``; ``loss`` is the student's hard-label loss (per sample)."""
+        if "loss_weights" in kwargs:
+            raise ValueError("loss_weights is not used by the Distiller; weigh terms with alpha and term weights")
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        self._hard_loss = tf_keras.losses.get(loss) if loss is not None else None
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, **kwargs):
+        self._prepare(x, y)
+        callbacks = list(callbacks or [])
+        callbacks += [_StageSwitch(), _NanGuard()]
+        if self.cache_teacher:
+            x, y, batch_size = teacher_output_cache(self, x, y, batch_size, kwargs)
+        return super().fit(x=x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._prepare(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def save(self, filepath, *args, **kwargs):
+        """Saves the student, the deployable model (teachers and adapters are not part of it).
+
+        ``save_weights`` still saves the whole Distiller state, for resuming training.
+        """
+        return self.student.save(filepath, *args, **kwargs)
+
+    def train_step(self, data):
+        x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            total, values, student_outputs = self._compute_losses(x, y, sample_weight, training=True)
+        variables = self.trainable_variables_to_update()
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(
+            (g, v) for g, v in zip(gradients, variables) if g is not None
+        )
+        return self._update_metrics(values, y, student_outputs, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        _, values, student_outputs = self._compute_losses(x, y, sample_weight, training=False)
+        return self._update_metrics(values, y, student_outputs, sample_weight)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _prepare(self, x, y):
+        """Checks the first batch eagerly, so mistakes surface as ValueErrors before training."""
+        if self._prepared:
+            return
+        batch = first_batch(x, y)
+        if batch is None:
+            return
+        bx, by = batch
+        with self.distribute_strategy.scope():
+            teacher_outputs, teacher_features = self._teachers.forward(bx, self._teacher_feature_names())
+            student_outputs, student_features = self._student_forward(bx, training=False)
+            teacher_outputs = [np.asarray(t) for t in teacher_outputs]
+            student_outputs = np.asarray(student_outputs)
+            for index, outputs in enumerate(teacher_outputs):
+                if outputs.shape[1:] != student_outputs.shape[1:]:
+                    raise ValueError(
+                        f"teacher {index} ({self._teachers.teachers[index].description}) outputs shape "
+                        f"{outputs.shape[1:]} but student {self.student.name!r} outputs shape "
+                        f"{student_outputs.shape[1:]}; their outputs must match"
+                    )
+            if self.distillation_loss is not None:
+                self.distillation_loss.check_outputs(teacher_outputs, student_outputs)
+            for term in self.feature_losses:
+                teacher_shapes = [tuple(teacher_features[n].shape[1:]) for n, _ in term.pairs]
+                student_shapes = [tuple(student_features[n].shape[1:]) for _, n in term.pairs]
+                term.build_for(teacher_shapes, student_shapes)
+        if self.teacher_error_weight < 1.0 and by is None:
+            raise ValueError("teacher_error_weight < 1 needs labels to tell when the teacher is wrong")
+        self._prepared = True
+
+    def _teacher_feature_names(self):
+        return sorted({t for term in self.feature_losses for t, _ in term.pairs})
+
+    def _student_feature_names(self):
+        return sorted({s for term in self.feature_losses for _, s in term.pairs})
+
+    def _student_forward(self, x, training):
+        names = self._student_feature_names()
+        if not names:
+            return self.student(x, training=training), {}
+        if self._student_with_features is None:
+            if not self.student.inputs:
+                raise ValueError("feature terms need a functional or Sequential student to read layers from")
+            outputs = [_student_layer_output(self.student, n) for n in names]
+            self._student_with_features = tf_keras.Model(self.student.inputs, [self.student.output, *outputs])
+        results = self._student_with_features(x, training=training)
+        return results[0], dict(zip(names, results[1:]))
+
+    def _compute_losses(self, x, y, sample_weight, training):
+        cached = None
+        if isinstance(x, dict) and CACHE_KEY in x:
+            cached, x = x[CACHE_KEY], x["inputs"]
+        student_outputs, student_features = self._student_forward(x, training=training)
+        if cached is not None:
+            teacher_outputs, teacher_features = list(cached["outputs"]), dict(cached["features"])
+        else:
+            teacher_outputs, teacher_features = self._teachers.forward(x, self._teacher_feature_names())
+        teacher_outputs = [tf.stop_gradient(t) for t in teacher_outputs]
+        teacher_features = {k: tf.stop_gradient(v) for k, v in teacher_features.items()}
+
+        batch = tf.shape(tf.nest.flatten(student_outputs)[0])[0]
+        weights = tf.ones([batch], tf.float32)
+        if sample_weight is not None:
+            weights = tf.reshape(tf.cast(sample_weight, tf.float32), [batch])
+
+        per_sample = {}
+        if y is not None and self._hard_loss is not None:
+            per_sample["student_loss"] = _per_sample_loss(self._hard_loss, y, student_outputs)
+        distill_weights = weights
+        if y is not None and self.teacher_error_weight < 1.0 and self.distillation_loss is not None:
+            predicted = self.distillation_loss.teacher_predictions(teacher_outputs, self._teachers.weights)
+            correct = tf.equal(predicted, tf.reshape(tf.cast(y, tf.int64), [-1]))
+            distill_weights = weights * tf.where(correct, 1.0, self.teacher_error_weight)
+        if self.distillation_loss is not None:
+            per_sample["distillation_loss"] = self.distillation_loss.per_sample(
+                y, teacher_outputs, student_outputs, self.temperature, self._teachers.weights
+            )
+        for term in self.feature_losses:
+            per_sample[_metric_name(term)] = term.per_sample(
+                [teacher_features[t] for t, _ in term.pairs], [student_features[s] for _, s in term.pairs]
+            )
+
+        means, scaled = {}, {}
+        for name, values in per_sample.items():
+            w = weights if name == "student_loss" else distill_weights
+            values = tf.reshape(values, [batch]) * w
+            means[name] = tf.reduce_sum(values) / tf.cast(batch, tf.float32)
+            scaled[name] = tf.nn.compute_average_loss(values)
+        total = self._combine(scaled, labelled=y is not None and self._hard_loss is not None)
+        if self.student.losses:
+            total += tf.nn.scale_regularization_loss(tf.add_n(self.student.losses))
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        means["loss"] = total * num_replicas
+        return total, means, student_outputs
+
+    def _combine(self, scaled, labelled):
+        if self.loss_weighting == "uncertainty":
+            terms = []
+            for index, name in enumerate(self._term_names):
+                if name in scaled:
+                    log_variance = self.log_variances[index]
+                    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                    terms.append(tf.exp(-log_variance) * scaled[name] + log_variance / num_replicas)
+            return tf.add_n(terms)
+        feature_sum = [t.weight * scaled[_metric_name(t)] for t in self.feature_losses]
+        logit_part = scaled.get("distillation_loss", 0.0) * self.output_stage
+        distillation = logit_part + (tf.add_n(feature_sum) if feature_sum else 0.0)
+        if not labelled:
+            return distillation
+        return self.output_stage * self.alpha * scaled["student_loss"] + (1.0 - self.alpha) * distillation
+
+    def _update_metrics(self, values, y, student_outputs, sample_weight):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        if y is not None and self.compiled_metrics is not None:
+            self.compiled_metrics.update_state(y, student_outputs, sample_weight)
+        logs = {name: self._trackers[name].result() for name in self._trackers if name in values}
+        if self.compiled_metrics is not None:
+            logs.update({m.name: m.result() for m in self.compiled_metrics.metrics})
+        logs["alpha"] = tf.identity(self.alpha)
+        logs["temperature"] = tf.identity(self.temperature)
+        if self.loss_weighting == "uncertainty":
+            for index, name in enumerate(self._term_names):
+                logs[f"weight_{name}"] = tf.exp(-self.log_variances[index])
+        return logs
+
+
+class _TeacherEnsemble:
+    """The teachers and their weights; deliberately not tracked by Keras (teachers never train)."""
+
+    def __init__(self, teachers, weights):
+        if weights is None:
+            weights = [1.0 / len(teachers)] * len(teachers)
+        weights = list(weights)
+        if len(weights) != len(teachers) or any(
+            not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights
+        ) or sum(weights) <= 0:
+            raise ValueError(
+                f"teacher_weights={weights!r} is invalid; expected {len(teachers)} non-negative numbers "
+                "with a positive sum, one per teacher"
+            )
+        total = float(sum(weights))
+        self.teachers = teachers
+        self.weights = [float(w) / total for w in weights]
+
+    def forward(self, x, feature_names):
+        first_outputs, features = self.teachers[0].with_features(feature_names)(x)
+        outputs = [first_outputs] + [t(x) for t in self.teachers[1:]]
+        return outputs, dict(zip(feature_names, features))
+
+
+class _StageSwitch(tf_keras.callbacks.Callback):
+    """Runs FitNets' two stages: hints alone for ``hint_epochs``, then every term."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        hint_epochs = max([getattr(t, "hint_epochs", 0) for t in self.model.feature_losses] or [0])
+        self.model.output_stage.assign(0.0 if epoch < hint_epochs else 1.0)
+
+
+class _NanGuard(tf_keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, naming where it happened."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"the distillation loss became {float(loss)} at epoch {self._epoch + 1}, step {batch + 1}; "
+                "lower the learning rate, check the inputs for NaN or infinity, or lower the temperature"
+            )
+
+
+def _student_layer_output(student, name):
+    try:
+        return student.get_layer(name).output
+    except ValueError:
+        available = ", ".join(layer.name for layer in student.layers)
+        raise ValueError(f"student has no layer named {name!r}; available layers: {available}") from None
+
+
+def _per_sample_loss(loss, y, y_pred):
+    fn = loss.call if isinstance(loss, tf_keras.losses.Loss) else loss
+    values = tf.cast(fn(y, y_pred), tf.float32)
+    if values.shape.rank is not None and values.shape.rank > 1:
+        values = tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=-1)
+    return values
+
+
+def _check_number(value, argument, low=None, high=None, low_inclusive=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{argument}={value!r} is invalid; expected a finite number")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        if high is None:
+            expected = f"> {low}" if not low_inclusive else f">= {low}"
+        else:
+            expected = f"in [{low}, {high}]"
+        raise ValueError(f"{argument}={value!r} is invalid; expected a number {expected}")
