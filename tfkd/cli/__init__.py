@@ -13,6 +13,9 @@ from absl import flags
 
 COMMANDS = {
     "distill": "tfkd.cli.distill",
+    "export": "tfkd.cli.export",
+    "c-array": "tfkd.cli.c_array",
+    "inspect": "tfkd.cli.inspect",
 }
 
 USAGE_ERROR = 2
