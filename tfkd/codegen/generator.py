@@ -1,0 +1,67 @@
+"""``generate``: an int8 .tflite model in, a dependency-free C99 implementation of it out."""
+
+import importlib.resources
+import os
+import re
+
+from tfkd import files
+from tfkd.codegen import emitter, graph as graph_module, lowering, planner
+
+KERNEL_HEADER = "tfkd_kernels.h"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def kernel_source(filename):
+    """The text of one of the packaged kernel sources (``tfkd_kernels.h``, ``tfkd_conv2d.c``, ...)."""
+    return importlib.resources.files("tfkd.codegen").joinpath("kernels", filename).read_text(encoding="utf-8")
+
+
+def check_name(name):
+    """Raises ValueError unless ``name`` can prefix C identifiers and name files."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name) or name.startswith("tfkd_"):
+        raise ValueError(f"name={name!r} is invalid; expected a C identifier such as 'model' (not starting with 'tfkd_')")
+    return name
+
+
+def compile_model(tflite_bytes, name="model"):
+    """Returns ``(sources, summary)``: file name -> C text, and a summary dict of the generated code."""
+    check_name(name)
+    graph = graph_module.read_graph(tflite_bytes)
+    steps = lowering.lower(graph)
+    plan = planner.plan_memory(graph, steps)
+    macs = sum(step.macs for step in steps)
+    sources = {
+        f"{name}.h": emitter.render_header(name, graph, plan, macs, len(tflite_bytes)),
+        f"{name}.c": emitter.render_source(name, graph, steps, plan),
+        KERNEL_HEADER: kernel_source(KERNEL_HEADER),
+    }
+    # Only the kernels this model calls, so that flash holds no unused code.
+    for filename in sorted({lowering.KERNEL_SOURCES[step.kind] for step in steps} - {None}):
+        sources[filename] = kernel_source(filename)
+    inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
+    summary = {
+        "name": name,
+        "ops": [step.kind for step in steps],
+        "macs": int(macs),
+        "arena_bytes": int(plan.arena_size),
+        "input_size": inp.size,
+        "output_size": out.size,
+        "input_shape": list(inp.shape),
+        "output_shape": list(out.shape),
+        "tflite_bytes": len(tflite_bytes),
+    }
+    return sources, summary
+
+
+def generate(tflite_bytes, out_dir, name="model"):
+    """Writes ``<name>.h``, ``<name>.c`` and the kernel sources the model needs into ``out_dir``.
+
+    Returns the summary of :func:`compile_model` plus ``files``, the written paths. Nothing is
+    written when the model cannot be compiled (for example an unsupported operator).
+    """
+    sources, summary = compile_model(tflite_bytes, name)
+    with files.staged_output_dir(out_dir) as staging:
+        for filename, text in sources.items():
+            files.atomic_write_text(os.path.join(staging, filename), text)
+    summary["files"] = [os.path.join(os.fspath(out_dir), filename) for filename in sources]
+    return summary

@@ -1,0 +1,21 @@
+/* FULLY_CONNECTED, int8 (TFLite reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
+#include "tfkd_kernels.h"
+
+void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *input,
+                          const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                          const int32_t *shift, int8_t *output) {
+  int32_t b, out_c, d;
+  for (b = 0; b < p->batches; ++b) {
+    const int8_t *row = input + b * p->accum_depth;
+    for (out_c = 0; out_c < p->output_depth; ++out_c) {
+      const int8_t *w = filter + out_c * p->accum_depth;
+      int32_t acc = 0;
+      for (d = 0; d < p->accum_depth; ++d) {
+        acc += ((int32_t)w[d] + p->filter_offset) * ((int32_t)row[d] + p->input_offset);
+      }
+      if (bias) acc += bias[out_c];
+      acc = tfkd_requantize(acc, multiplier[out_c], shift[out_c]) + p->output_offset;
+      output[b * p->output_depth + out_c] = tfkd_clamp(acc, p->activation_min, p->activation_max);
+    }
+  }
+}

@@ -1,0 +1,316 @@
+"""Lowering each TFLite operator to one call of an integer C kernel with its constant parameters.
+
+A :class:`Step` says which kernel runs, with which parameter struct, and which arguments it
+takes: graph tensors (activations or constant weights) and arrays derived here (per-channel
+multipliers and shifts). RESHAPE lowers to no kernel: its output aliases its input's memory.
+Every check that TFLite Micro would make at Prepare time is made here, so that the C never
+needs to validate anything at run time.
+"""
+
+import dataclasses
+
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+
+from tfkd.codegen import quantization
+
+_ACTIVATIONS = {code: name for name, code in vars(schema.ActivationFunctionType).items() if not name.startswith("_")}
+
+# Kernel C sources (package data in tfkd/codegen/kernels) that each supported operator needs.
+KERNEL_SOURCES = {
+    "CONV_2D": "tfkd_conv2d.c",
+    "DEPTHWISE_CONV_2D": "tfkd_depthwise_conv2d.c",
+    "FULLY_CONNECTED": "tfkd_fully_connected.c",
+    "MAX_POOL_2D": "tfkd_pooling.c",
+    "AVERAGE_POOL_2D": "tfkd_pooling.c",
+    "ADD": "tfkd_add.c",
+    "RESHAPE": None,
+}
+SUPPORTED_OPERATORS = tuple(KERNEL_SOURCES)
+
+
+@dataclasses.dataclass
+class Step:
+    """One kernel call. ``args`` holds ("tensor", index), ("array", c_type, values, role) or ("null",) items,
+    passed after the parameter struct and before the output pointer."""
+
+    operator: object
+    function: str
+    params_type: str
+    params: dict
+    args: list
+    output: int
+    macs: int = 0
+
+    @property
+    def kind(self):
+        return self.operator.kind
+
+
+def _describe(op):
+    return f"{op.kind} (operator #{op.index})"
+
+
+def _activation(op, code):
+    name = _ACTIVATIONS.get(code, str(code))
+    if name not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise ValueError(f"{_describe(op)} has fused activation {name}, which code generation does not support")
+    return name
+
+
+def _int8_activation(graph, op, index, role, rank=None):
+    if index < 0:
+        raise ValueError(f"{_describe(op)} is missing its {role} tensor")
+    tensor = graph.tensors[index]
+    if tensor.dtype != "INT8":
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; only int8 tensors are supported")
+    if tensor.scales.size != 1:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is not per-tensor quantised")
+    if rank is not None and len(tensor.shape) != rank:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
+    if rank == 4 and tensor.shape[0] != 1:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has batch {tensor.shape[0]}; only batch 1 is supported")
+    return tensor
+
+
+def _constant(graph, op, index, role, dtype, rank):
+    tensor = graph.tensors[index]
+    if tensor.data is None:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is not a constant; only constant {role}s are supported")
+    if tensor.dtype != dtype:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; expected {dtype}")
+    if len(tensor.shape) != rank:
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
+    if dtype == "INT8" and np.any(tensor.zero_points != 0):
+        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has a nonzero zero point; int8 weights must be symmetric")
+    return tensor
+
+
+def _bias_arg(graph, op, output_depth):
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return ("null",)
+    bias = _constant(graph, op, op.inputs[2], "bias", "INT32", 1)
+    if bias.shape[0] != output_depth:
+        raise ValueError(f"{_describe(op)} bias has {bias.shape[0]} values; expected {output_depth}")
+    return ("tensor", bias.index)
+
+
+def _out_size(padding, size, filter_size, stride, dilation):
+    effective = (filter_size - 1) * dilation + 1
+    if padding == schema.Padding.SAME:
+        return (size + stride - 1) // stride
+    return (size + stride - effective) // stride
+
+
+def _pad(size, filter_size, stride, dilation, out_size):
+    # TFLite's ComputePaddingWithOffset: the odd pixel of total padding goes after, not before.
+    effective = (filter_size - 1) * dilation + 1
+    return max(0, (out_size - 1) * stride + effective - size) // 2
+
+
+def _padding_name(code):
+    if code == schema.Padding.SAME:
+        return "SAME"
+    if code == schema.Padding.VALID:
+        return "VALID"
+    raise ValueError(f"padding code {code} is invalid; expected SAME or VALID")
+
+
+def _window(op, inp, out, filter_h, filter_w, o, dilation_h=1, dilation_w=1):
+    """Checks the output size against TFLite's rule and returns the geometry fields of a params struct."""
+    _padding_name(o.padding)
+    if min(o.strideH, o.strideW, filter_h, filter_w, dilation_h, dilation_w) < 1:
+        raise ValueError(f"{_describe(op)} has a stride, window or dilation below 1")
+    geometry = {}
+    for axis, size, out_size, f, stride, dilation in (
+        ("height", inp.shape[1], out.shape[1], filter_h, o.strideH, dilation_h),
+        ("width", inp.shape[2], out.shape[2], filter_w, o.strideW, dilation_w),
+    ):
+        expected = _out_size(o.padding, size, f, stride, dilation)
+        if expected != out_size:
+            raise ValueError(
+                f"{_describe(op)} output {axis} is {out_size}, but {_padding_name(o.padding)} padding "
+                f"of {size} by a window of {f} with stride {stride} gives {expected}"
+            )
+        geometry[f"stride_{axis}"] = stride
+        geometry[f"pad_{axis}"] = _pad(size, f, stride, dilation, out_size)
+    return geometry
+
+
+def _conv_like(graph, op, depthwise):
+    inp = _int8_activation(graph, op, op.inputs[0], "input", rank=4)
+    out = _int8_activation(graph, op, op.outputs[0], "output", rank=4)
+    filt = _constant(graph, op, op.inputs[1], "filter", "INT8", 4)
+    o = op.options
+    in_depth, out_depth = inp.shape[3], out.shape[3]
+    if depthwise:
+        if filt.shape[0] != 1 or filt.shape[3] != out_depth or out_depth % in_depth:
+            raise ValueError(
+                f"{_describe(op)} filter shape {filt.shape} does not fit input depth {in_depth} and output depth {out_depth}"
+            )
+        _, filter_h, filter_w, _ = filt.shape
+        depth_multiplier = out_depth // in_depth
+    else:
+        if filt.shape[0] != out_depth or filt.shape[3] != in_depth:
+            raise ValueError(
+                f"{_describe(op)} filter shape {filt.shape} does not fit input depth {in_depth} and output depth "
+                f"{out_depth} (grouped convolutions are not supported)"
+            )
+        _, filter_h, filter_w, _ = filt.shape
+        depth_multiplier = 1
+    dilation_h, dilation_w = o.dilationHFactor or 1, o.dilationWFactor or 1
+    geometry = _window(op, inp, out, filter_h, filter_w, o, dilation_h, dilation_w)
+    quantized_axis = 3 if depthwise else 0
+    if filt.scales.size > 1 and filt.quantized_dimension != quantized_axis:
+        raise ValueError(f"{_describe(op)} filter is quantised along axis {filt.quantized_dimension}; expected {quantized_axis}")
+    multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, out_depth)
+    low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    params = dict(
+        input_height=inp.shape[1], input_width=inp.shape[2], input_depth=in_depth,
+        output_height=out.shape[1], output_width=out.shape[2], output_depth=out_depth,
+        filter_height=filter_h, filter_width=filter_w,
+        dilation_height=dilation_h, dilation_width=dilation_w,
+        depth_multiplier=depth_multiplier,
+        input_offset=-inp.zero_point, output_offset=out.zero_point,
+        activation_min=low, activation_max=high, **geometry,
+    )
+    taps = filter_h * filter_w * (1 if depthwise else in_depth)
+    return Step(
+        op, "tfkd_depthwise_conv2d" if depthwise else "tfkd_conv2d", "tfkd_conv_params", params,
+        [("tensor", inp.index), ("tensor", filt.index), _bias_arg(graph, op, out_depth),
+         ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+        out.index, macs=out.shape[1] * out.shape[2] * out_depth * taps,
+    )
+
+
+def _fully_connected(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    filt = _constant(graph, op, op.inputs[1], "filter", "INT8", 2)
+    o = op.options
+    if o.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
+        raise ValueError(f"{_describe(op)} uses shuffled weights, which code generation does not support")
+    output_depth, accum_depth = filt.shape
+    if inp.size % accum_depth:
+        raise ValueError(f"{_describe(op)} input of {inp.size} values is not a multiple of the filter depth {accum_depth}")
+    batches = inp.size // accum_depth
+    if out.size != batches * output_depth:
+        raise ValueError(f"{_describe(op)} output has {out.size} values; expected {batches} x {output_depth}")
+    if filt.scales.size > 1:
+        multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, output_depth)
+    else:
+        # The per-tensor path of TFLite Micro derives its multiplier differently (float32 product).
+        multiplier, shift = quantization.per_tensor_fc_multiplier(inp.scale, filt.scales[0], out.scale)
+        multipliers, shifts = [multiplier] * output_depth, [shift] * output_depth
+    low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    params = dict(
+        batches=batches, accum_depth=accum_depth, output_depth=output_depth,
+        input_offset=-inp.zero_point, filter_offset=-int(filt.zero_points[0]), output_offset=out.zero_point,
+        activation_min=low, activation_max=high,
+    )
+    return Step(
+        op, "tfkd_fully_connected", "tfkd_fully_connected_params", params,
+        [("tensor", inp.index), ("tensor", filt.index), _bias_arg(graph, op, output_depth),
+         ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+        out.index, macs=batches * output_depth * accum_depth,
+    )
+
+
+def _pool(graph, op, average):
+    inp = _int8_activation(graph, op, op.inputs[0], "input", rank=4)
+    out = _int8_activation(graph, op, op.outputs[0], "output", rank=4)
+    o = op.options
+    if inp.shape[3] != out.shape[3]:
+        raise ValueError(f"{_describe(op)} changes depth from {inp.shape[3]} to {out.shape[3]}")
+    geometry = _window(op, inp, out, o.filterHeight, o.filterWidth, o)
+    if average:
+        # TFLite Micro fails at run time when a window lies wholly in the padding; refuse it here.
+        for axis, size, out_size, f in (("height", inp.shape[1], out.shape[1], o.filterHeight),
+                                        ("width", inp.shape[2], out.shape[2], o.filterWidth)):
+            for i in range(out_size):
+                origin = i * geometry[f"stride_{axis}"] - geometry[f"pad_{axis}"]
+                if min(f, size - origin) - max(0, -origin) <= 0:
+                    raise ValueError(f"{_describe(op)} has an output {axis} position {i} whose window is all padding")
+    low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    params = dict(
+        input_height=inp.shape[1], input_width=inp.shape[2], depth=inp.shape[3],
+        output_height=out.shape[1], output_width=out.shape[2],
+        filter_height=o.filterHeight, filter_width=o.filterWidth,
+        activation_min=low, activation_max=high, **geometry,
+    )
+    function = "tfkd_average_pool" if average else "tfkd_max_pool"
+    return Step(op, function, "tfkd_pool_params", params, [("tensor", inp.index)], out.index)
+
+
+def _broadcast_strides(op, shape, out_shape):
+    """Element strides of ``shape`` (right-aligned to rank 4) over ``out_shape``; 0 where it repeats."""
+    padded = (1,) * (4 - len(shape)) + tuple(shape)
+    strides, step = [0] * 4, 1
+    for axis in range(3, -1, -1):
+        if padded[axis] == out_shape[axis]:
+            strides[axis] = step if padded[axis] > 1 else 0
+        elif padded[axis] != 1:
+            raise ValueError(f"{_describe(op)} cannot broadcast shape {tuple(shape)} to {tuple(out_shape)}")
+        step *= padded[axis]
+    return strides
+
+
+def _add(graph, op):
+    if len(op.inputs) != 2:
+        raise ValueError(f"{_describe(op)} has {len(op.inputs)} inputs; expected 2")
+    inputs = []
+    for k, index in enumerate(op.inputs):
+        tensor = graph.tensors[index]
+        if tensor.data is None:
+            tensor = _int8_activation(graph, op, index, f"input {k + 1}")
+        elif tensor.dtype != "INT8" or tensor.scales.size != 1:
+            raise ValueError(f"{_describe(op)} constant input {tensor.name!r} is not per-tensor int8")
+        inputs.append(tensor)
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    if len(out.shape) > 4:
+        raise ValueError(f"{_describe(op)} output has rank {len(out.shape)}; at most 4 is supported")
+    out_shape = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+    strides = [_broadcast_strides(op, t.shape, out_shape) for t in inputs]
+    (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
+    low, high = quantization.activation_range(_activation(op, op.options.fusedActivationFunction), out.scale, out.zero_point)
+    params = dict(
+        output_dims=list(out_shape), input1_strides=strides[0], input2_strides=strides[1],
+        input1_offset=-inputs[0].zero_point, input2_offset=-inputs[1].zero_point, output_offset=out.zero_point,
+        left_shift=quantization.ADD_LEFT_SHIFT,
+        input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+        output_multiplier=mo, output_shift=so, activation_min=low, activation_max=high,
+    )
+    return Step(op, "tfkd_add", "tfkd_add_params", params,
+                [("tensor", inputs[0].index), ("tensor", inputs[1].index)], out.index)
+
+
+def _reshape(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    if inp.size != out.size:
+        raise ValueError(f"{_describe(op)} maps {inp.size} values onto {out.size}")
+    return Step(op, None, None, {}, [("tensor", inp.index)], out.index)
+
+
+def lower(graph):
+    """Returns one :class:`Step` per operator, in execution order; ValueError names any unsupported operator."""
+    steps = []
+    for op in graph.operators:
+        if op.kind not in KERNEL_SOURCES:
+            raise ValueError(
+                f"operator {op.kind} (operator #{op.index}) is not supported by tfkd codegen; "
+                f"supported: {', '.join(SUPPORTED_OPERATORS)}"
+            )
+        if len(op.outputs) != 1:
+            raise ValueError(f"{_describe(op)} has {len(op.outputs)} outputs; expected 1")
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            steps.append(_conv_like(graph, op, depthwise=op.kind == "DEPTHWISE_CONV_2D"))
+        elif op.kind == "FULLY_CONNECTED":
+            steps.append(_fully_connected(graph, op))
+        elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            steps.append(_pool(graph, op, average=op.kind == "AVERAGE_POOL_2D"))
+        elif op.kind == "ADD":
+            steps.append(_add(graph, op))
+        else:
+            steps.append(_reshape(graph, op))
+    return steps
