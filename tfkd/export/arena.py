@@ -4,7 +4,8 @@ TFLite Micro plans every activation, scratch buffer and runtime structure into o
 byte array, the arena, sized by the firmware. :func:`measure_arena` finds the
 smallest size with which the real TFLite Micro interpreter (the ``tflite-micro``
 package) both allocates the model and invokes it: sizes double until one works, then
-a binary search narrows the gap to :data:`ARENA_RESOLUTION` bytes.
+a binary search narrows the gap to :data:`ARENA_RESOLUTION` bytes. Probes run in child
+processes (see ``_PROBE``).
 
 The measurement runs TFLite Micro's reference kernels on a 64-bit host. On a 32-bit
 Cortex-M the runtime structures are smaller (4-byte pointers), but optimised kernels
@@ -13,9 +14,10 @@ start may need re-aligning. :func:`arena_with_margin` therefore adds
 :data:`ARENA_MARGIN_FRACTION` of the measurement plus :data:`ARENA_MARGIN_BYTES`.
 """
 
-import contextlib
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -26,61 +28,99 @@ ARENA_START = 1024
 ARENA_LIMIT = 64 * 1024 * 1024
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
+# TFLite Micro places its own allocator in the arena; the Python wrapper crashes
+# (segmentation fault) instead of failing when the arena cannot hold it (below about
+# 460 bytes on a 64-bit host), so interpreters built in this process get at least this.
+ARENA_FLOOR = 768
 
-
-@contextlib.contextmanager
-def _silenced_stderr():
-    """TFLite Micro reports each failed allocation on the C stderr; probes are expected to fail."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+# Each probe runs in a child process: after a failed allocation the tflite-micro
+# wrapper leaves corrupted heap state behind, and a later interpreter in the same
+# process can crash. A child answers "1" (fits) or "0" per arena size read from stdin
+# and exits after the first failure; a crash also counts as "does not fit".
+_PROBE = """
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+model = open(sys.argv[1], "rb").read()
+for line in sys.stdin:
     try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        interpreter = runtime.Interpreter.from_bytes(model, arena_size=int(line))
+        details = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+        interpreter.invoke()
+    except RuntimeError:
+        print(0, flush=True)
+        sys.exit(0)
+    print(1, flush=True)
+"""
 
 
 def tflm_interpreter(tflite_bytes, arena_size):
     """A TFLite Micro interpreter for ``tflite_bytes`` with an arena of ``arena_size`` bytes."""
     from tflite_micro.python.tflite_micro import runtime
 
+    if int(arena_size) < ARENA_FLOOR:
+        raise ValueError(f"arena_size={arena_size} is too small; expected at least {ARENA_FLOOR} bytes")
     return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=int(arena_size))
 
 
-def _fits(tflite_bytes, arena_size):
-    try:
-        with _silenced_stderr():
-            interpreter = tflm_interpreter(tflite_bytes, arena_size)
-            details = interpreter.get_input_details(0)
-            interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
-            interpreter.invoke()
-    except RuntimeError:
-        return False
-    return True
+class _Prober:
+    """Asks child processes whether the model allocates and invokes with a given arena."""
+
+    def __init__(self, model_path):
+        self._model_path = model_path
+        self._child = None
+
+    def fits(self, arena_size):
+        if self._child is None:
+            self._child = subprocess.Popen(
+                [sys.executable, "-c", _PROBE, self._model_path],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )
+        try:
+            self._child.stdin.write(f"{arena_size}\n")
+            self._child.stdin.flush()
+            answer = self._child.stdout.readline().strip()
+        except BrokenPipeError:
+            answer = ""
+        if answer != "1":
+            self.close()
+        return answer == "1"
+
+    def close(self):
+        if self._child is not None:
+            self._child.stdin.close()
+            self._child.wait()
+            self._child.stdout.close()
+            self._child = None
 
 
 def measure_arena(tflite_bytes, limit=ARENA_LIMIT):
     """Smallest arena in bytes (a multiple of ``ARENA_RESOLUTION``) with which TFLite Micro
     allocates and invokes the model; ValueError when even ``limit`` bytes fail."""
     data = check_flatbuffer(tflite_bytes)
-    low, high = 0, ARENA_START  # low: known too small (or zero); high: known to fit
-    while not _fits(data, high):
-        if high >= limit:
-            raise ValueError(
-                f"TFLite Micro cannot allocate and invoke the model with an arena of {limit:,} bytes; "
-                "expected a model whose operators TFLite Micro supports (see `tfkd inspect`)"
-            )
-        low, high = high, min(high * 2, limit)
-    while high - low > ARENA_RESOLUTION:
-        middle = (low + high) // 2 // ARENA_RESOLUTION * ARENA_RESOLUTION
-        if middle <= low:
-            break
-        if _fits(data, middle):
-            high = middle
-        else:
-            low = middle
+    with tempfile.TemporaryDirectory(prefix="tfkd-arena-") as directory:
+        model_path = os.path.join(directory, "model.tflite")
+        with open(model_path, "wb") as f:
+            f.write(data)
+        prober = _Prober(model_path)
+        try:
+            low, high = 0, ARENA_START  # low: known too small (or zero); high: candidate
+            while not prober.fits(high):
+                if high >= limit:
+                    raise ValueError(
+                        f"TFLite Micro cannot allocate and invoke the model with an arena of {limit:,} bytes; "
+                        "expected a model whose operators TFLite Micro supports (see `tfkd inspect`)"
+                    )
+                low, high = high, min(high * 2, limit)
+            while high - low > ARENA_RESOLUTION:
+                middle = (low + high) // 2 // ARENA_RESOLUTION * ARENA_RESOLUTION
+                if prober.fits(middle):
+                    high = middle
+                else:
+                    low = middle
+        finally:
+            prober.close()
     return high
 
 
