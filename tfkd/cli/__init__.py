@@ -46,6 +46,33 @@ def _fail(command, message):
     return USAGE_ERROR
 
 
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with its start-up chatter (C++ logs, warnings) kept off stderr.
+
+    TensorFlow's native logger writes before any setting of ours can take effect, so
+    the descriptor itself is silenced for the import; errors still surface as exceptions.
+    """
+    import logging
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+            import tf_keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    tf.get_logger().setLevel(logging.ERROR)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
 def run(argv=None):
     """Entry point of the ``tfkd`` console script; returns the exit code via SystemExit."""
     sys.exit(main(sys.argv if argv is None else argv))
@@ -69,10 +96,8 @@ def main(argv):
         positional = flag_values([f"tfkd {command}", *args[1:]])[1:]
     except flags.Error as e:
         return _fail(command, str(e).splitlines()[0])
-    if flag_values.quiet:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        _import_tensorflow_quietly()
         return int(module.main(flag_values, positional) or 0)
     except (ValueError, TypeError, OSError, flags.Error) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
