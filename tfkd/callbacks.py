@@ -9,7 +9,7 @@ wrong is ``Distiller(teacher_error_weight=...)``.
 Example:
 
 >>> import tfkd
->>> schedule = tfkd.callbacks.LinearSchedule("alpha", start=0.1, end=0.5, epochs=10)
+>>> schedule = tfkd.callbacks.LinearSchedule("alpha", start=0.1, end=0.5, epochs=11)
 >>> round(schedule.value_at(5), 2)
 0.3
 """
