@@ -7,8 +7,9 @@ code on the build machine, ``cortex_m4`` builds and runs it on an emulated Corte
 (QEMU mps2-an386), and ``measure`` reports flash, RAM and instruction counts there.
 """
 
+from tfkd.codegen.footprint import measure
 from tfkd.codegen.generator import compile_model, generate
 from tfkd.codegen.graph import read_graph
 from tfkd.codegen.lowering import SUPPORTED_OPERATORS
 
-__all__ = ["SUPPORTED_OPERATORS", "compile_model", "generate", "read_graph"]
+__all__ = ["SUPPORTED_OPERATORS", "compile_model", "generate", "measure", "read_graph"]
