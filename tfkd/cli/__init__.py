@@ -16,6 +16,7 @@ COMMANDS = {
     "export": "tfkd.cli.export",
     "c-array": "tfkd.cli.c_array",
     "inspect": "tfkd.cli.inspect",
+    "codegen": "tfkd.cli.codegen",
 }
 
 USAGE_ERROR = 2

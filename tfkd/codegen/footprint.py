@@ -10,7 +10,8 @@ Method, so that the figures can be quoted:
 - instructions: QEMU ``-icount shift=0`` advances virtual time by one step per executed
   instruction; SysTick, clocked from it, is read around each call and converted with a timed loop
   of known length (resolution: one SysTick tick, 40 instructions on QEMU 7.2, per call).
-- TFLite Micro arena: the smallest ``arena_size`` with which its Python interpreter runs the model.
+- TFLite Micro arena: :func:`tfkd.export.measure_arena`, the smallest ``arena_size`` (to 16 bytes)
+  with which its interpreter allocates and runs the model.
 """
 
 import os
@@ -82,7 +83,9 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
         "method": METHOD,
     }
     if compare_tflm:
-        tflm_arena = reference.tflm_arena_bytes(tflite_bytes)
+        from tfkd.export.arena import measure_arena
+
+        tflm_arena = measure_arena(tflite_bytes)
         result.update(
             tflite_bytes=len(tflite_bytes),
             tflm_arena_bytes=tflm_arena,

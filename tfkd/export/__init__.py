@@ -1,9 +1,10 @@
 """Deployment: full-int8 TFLite, verification on LiteRT and TFLite Micro, C arrays."""
 
+from tfkd.codegen import generate as codegen
 from tfkd.export.arena import arena_with_margin, measure_arena
 from tfkd.export.c_arrays import write_c_arrays
 from tfkd.export.model_info import describe
 from tfkd.export.tflite import to_tflite
 from tfkd.export.verify import verify
 
-__all__ = ["arena_with_margin", "describe", "measure_arena", "to_tflite", "verify", "write_c_arrays"]
+__all__ = ["arena_with_margin", "codegen", "describe", "measure_arena", "to_tflite", "verify", "write_c_arrays"]

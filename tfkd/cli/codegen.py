@@ -1,0 +1,52 @@
+"""``tfkd codegen MODEL.tflite --out DIR``: plain C99 for an int8 model, with no runtime at all."""
+
+from absl import flags
+
+from tfkd.cli.inspect import read_tflite
+
+SUMMARY = "Generate dependency-free C (model.h, model.c, kernels) for an int8 .tflite model; measure it on a Cortex-M4."
+USAGE = "MODEL.tflite --out DIR [--name model] [--nomeasure]"
+
+
+def define_flags(flag_values):
+    flags.DEFINE_string("out", None, "Output directory (created; other files in it are kept).", flag_values=flag_values)
+    flags.DEFINE_string("name", "model", "C prefix: <name>.h, <name>.c and <name>_invoke().", flag_values=flag_values)
+    flags.DEFINE_boolean(
+        "measure", True, "Build for Cortex-M4 and run in QEMU to report flash, RAM and instructions.",
+        flag_values=flag_values,
+    )
+    flags.mark_flag_as_required("out", flag_values=flag_values)
+
+
+def _report(m):
+    return "\n".join([
+        f"{m['target']}: bit-exact with TFLite Micro on {m['samples']} samples: "
+        f"{'yes' if m['matches_tflm'] else 'NO'}",
+        f"  flash  {m['flash_bytes']:>9} bytes   (code + weights; the .tflite alone is {m['tflite_bytes']} bytes)",
+        f"  RAM    {m['ram_bytes']:>9} bytes   (arena {m['arena_bytes']} + stack {m['stack_bytes']} + data "
+        f"{m['data_bytes']}; TFLite Micro needs a {m['tflm_arena_bytes']}-byte arena)",
+        f"  instructions per inference {m['instructions_per_inference']}, per MAC {m['instructions_per_mac']} "
+        f"({m['macs']} MACs)",
+    ])
+
+
+def main(flag_values, args):
+    from tfkd.codegen import cortex_m4, generate, measure
+
+    tflite_bytes = read_tflite(args, "codegen")
+    summary = generate(tflite_bytes, flag_values.out, name=flag_values.name)
+    if not flag_values.quiet:
+        for path in summary["files"]:
+            print(path)
+        print(f"ops: {', '.join(summary['ops'])}; activation arena {summary['arena_bytes']} bytes; "
+              f"{summary['macs']} MACs")
+    if not flag_values.measure:
+        return 0
+    missing = cortex_m4.missing_tools()
+    if missing:
+        print(f"footprint not measured: {', '.join(missing)} not found on PATH "
+              "(install gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm)")
+        return 0
+    m = measure(tflite_bytes, name=flag_values.name)
+    print(_report(m))
+    return 0 if m["matches_tflm"] else 1
