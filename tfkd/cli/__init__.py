@@ -12,6 +12,7 @@ import sys
 from absl import flags
 
 COMMANDS = {
+    "demo": "tfkd.cli.demo",
     "distill": "tfkd.cli.distill",
     "export": "tfkd.cli.export",
     "c-array": "tfkd.cli.c_array",
