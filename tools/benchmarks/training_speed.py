@@ -1,0 +1,91 @@
+"""Training steps per second of plain training, a Keras-documentation distiller and tfkd's Distiller.
+
+Variants, on the same data, student and batch size:
+  plain      the student alone with ``fit`` (the floor: no teacher at all)
+  baseline   a distiller written as the Keras documentation's example does it
+             (re-implemented here; the teacher runs every step)
+  online     ``tfkd.Distiller`` with the teacher run every step
+  cached     ``tfkd.Distiller(cache_teacher=True)``: teacher outputs computed once
+
+Each variant trains one untimed warm-up epoch (tracing, and filling the cache for
+``cached``), then ``epochs`` timed epochs, ``repeats`` times; the median rate is reported.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+import tfkd
+
+VARIANTS = ("plain", "baseline", "online", "cached")
+
+
+class KerasDocsDistiller(tf_keras.Model):
+    """The baseline: distillation as the Keras documentation example writes it."""
+
+    def __init__(self, student, teacher, alpha=0.1, temperature=4.0):
+        super().__init__()
+        self.student, self.teacher = student, teacher
+        self.alpha, self.temperature = alpha, temperature
+        self.student_loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.distillation_loss_fn = tf_keras.losses.KLDivergence()
+
+    def train_step(self, data):
+        x, y = data
+        teacher_predictions = self.teacher(x, training=False)
+        with tf.GradientTape() as tape:
+            student_predictions = self.student(x, training=True)
+            student_loss = self.student_loss_fn(y, student_predictions)
+            distillation_loss = self.distillation_loss_fn(
+                tf.nn.softmax(teacher_predictions / self.temperature, axis=1),
+                tf.nn.softmax(student_predictions / self.temperature, axis=1),
+            ) * self.temperature**2
+            loss = self.alpha * student_loss + (1 - self.alpha) * distillation_loss
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.compiled_metrics.update_state(y, student_predictions)
+        results = {m.name: m.result() for m in self.metrics}
+        results.update(student_loss=student_loss, distillation_loss=distillation_loss)
+        return results
+
+
+def build(variant, teacher, x, num_classes):
+    """A freshly initialised, compiled model of ``variant`` training the reference student for ``x``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r} is invalid; expected one of {VARIANTS}")
+    tf_keras.utils.set_random_seed(0)
+    student = tfkd.models.for_data(x, num_classes, "student")
+    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if variant == "plain":
+        model = student
+        model.compile(tf_keras.optimizers.Adam(1e-2), loss, ["accuracy"])
+    elif variant == "baseline":
+        model = KerasDocsDistiller(student, teacher)
+        model.compile(optimizer=tf_keras.optimizers.Adam(1e-2), metrics=["accuracy"])
+    else:
+        model = tfkd.Distiller(student=student, teacher=teacher, cache_teacher=variant == "cached")
+        model.compile(tf_keras.optimizers.Adam(1e-2), loss, ["accuracy"])
+    return model
+
+
+def steps_per_second(variant, teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3):
+    """Median training steps per second of ``variant`` over ``repeats``, after a warm-up epoch."""
+    rates = []
+    steps = int(np.ceil(len(x) / batch_size)) * epochs
+    for _ in range(repeats):
+        model = build(variant, teacher, x, num_classes)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+        rates.append(steps / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def measure(teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3):
+    """Steps per second of every variant, in ``VARIANTS`` order."""
+    return {
+        variant: steps_per_second(variant, teacher, x, y, num_classes, batch_size, epochs, repeats)
+        for variant in VARIANTS
+    }
