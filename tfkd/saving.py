@@ -12,11 +12,45 @@ def custom_objects():
     return {name: getattr(losses, name) for name in getattr(losses, "__all__", [])}
 
 
+def _qat_loading_fixes():
+    """TF-MOT QAT classes that rebuild correctly from a ``.keras`` file.
+
+    Loading ``.keras`` builds each layer from its saved input shape before the model
+    calls it. TF-MOT's ``QuantizeLayer.build`` never marks the layer built, so the call
+    builds it again with duplicate range variables; ``QuantizeWrapperV2.build`` adopts
+    the wrapped layer's kernel and bias only if that layer is already built, which it
+    is when QAT starts but not here. Both then expect other variables than were saved.
+    The subclasses keep the class names, so files they save stay plain TF-MOT files.
+    """
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
+
+    class QuantizeLayer(quantize_layer.QuantizeLayer):
+        def build(self, input_shape):
+            super().build(input_shape)
+            self.built = True
+
+    class QuantizeWrapperV2(quantize_wrapper.QuantizeWrapperV2):
+        def build(self, input_shape):
+            if not self.layer.built:
+                self.layer.build(input_shape)
+            super().build(input_shape)
+
+    return {"QuantizeLayer": QuantizeLayer, "QuantizeWrapperV2": QuantizeWrapperV2}
+
+
 def load_model(path, compile=False):
     """Loads a ``.keras``, ``.h5`` or SavedModel file saved by tfkd, with ``safe_mode`` on.
 
     Quantization-aware (TF-MOT) models load inside ``quantize_scope``; pruned and
     clustered models are saved stripped and load as plain models.
+
+    Example:
+
+    >>> import tempfile, os, tfkd
+    >>> path = os.path.join(tempfile.mkdtemp(), "student.keras")
+    >>> tfkd.models.cnn_student((8, 8, 1), 10).save(path)
+    >>> tfkd.load_model(path).name
+    'student'
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -26,7 +60,8 @@ def load_model(path, compile=False):
     kwargs = {"compile": compile, "custom_objects": custom_objects()}
     if path.endswith(".keras"):
         kwargs["safe_mode"] = True
-    with tfmot.quantization.keras.quantize_scope():
+    # The inner scope wins: its fixed classes replace TF-MOT's under the same names.
+    with tfmot.quantization.keras.quantize_scope(), tf_keras.utils.custom_object_scope(_qat_loading_fixes()):
         try:
             return tf_keras.models.load_model(path, **kwargs)
         except (OSError, IOError, ValueError) as e:

@@ -1,0 +1,117 @@
+"""Weight clustering with TF-MOT, fine-tuned under the teacher's guidance."""
+
+import tensorflow_model_optimization as tfmot
+
+from tfkd.compress import fine_tune, layers
+
+CENTROID_INITS = {
+    "kmeans++": tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS,
+    "linear": tfmot.clustering.keras.CentroidInitialization.LINEAR,
+    "density": tfmot.clustering.keras.CentroidInitialization.DENSITY_BASED,
+}
+
+
+def cluster(
+    model,
+    data,
+    teacher=None,
+    n_clusters=16,
+    preserve_sparsity=True,
+    init="kmeans++",
+    epochs=2,
+    batch_size=32,
+    exclude=(),
+    optimizer=None,
+    learning_rate=None,
+    loss=None,
+    metrics=("accuracy",),
+    temperature=4.0,
+    alpha=0.1,
+    validation_data=None,
+    verbose=1,
+):
+    """Clusters each kernel into ``n_clusters`` shared values and returns the stripped model.
+
+    TF-MOT's ``cluster_weights`` wraps every layer with a kernel; the centroids
+    fine-tune through ``tfkd.Distiller`` when ``teacher`` is given and on the labels
+    otherwise. Kernels with ``n_clusters`` weights or fewer already hold at most that
+    many values and are left alone. ``model`` itself is not changed.
+
+    Args:
+        model: a built Sequential or functional ``tf_keras`` model.
+        data: as for ``tfkd.compress.prune``.
+        teacher: a teacher as ``tfkd.Distiller`` takes it, or None for plain fine-tuning.
+        n_clusters: distinct values per kernel, at least 2 (3 with ``preserve_sparsity``,
+            whose zero takes one of them).
+        preserve_sparsity: keep the zeros of a pruned model zero (one centroid is 0).
+        init: centroid initialisation, "kmeans++", "linear" or "density".
+        epochs, batch_size, exclude, optimizer, learning_rate, loss, metrics, temperature,
+            alpha, validation_data, verbose: as for ``tfkd.compress.prune``
+            (default learning rate 1e-4: the centroids start close to the weights).
+
+    Example:
+
+    >>> import tfkd
+    >>> (x, y), _, _ = tfkd.data.load("digits")
+    >>> student = tfkd.models.cnn_student((8, 8, 1), 10)
+    >>> clustered = tfkd.compress.cluster(student, (x[:256], y[:256]), n_clusters=8, epochs=1, verbose=0)
+    >>> tfkd.compress.summary(clustered).max_unique_values <= 8
+    True
+    """
+    layers.check_model(model, "cluster")
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 2:
+        raise ValueError(f"n_clusters={n_clusters!r} is invalid; expected an integer >= 2")
+    if preserve_sparsity and n_clusters < 3:
+        raise ValueError(
+            f"n_clusters={n_clusters} is invalid with preserve_sparsity=True, which reserves one cluster for zero; "
+            "expected n_clusters >= 3, or preserve_sparsity=False"
+        )
+    if init not in CENTROID_INITS:
+        raise ValueError(f"init={init!r} is invalid; expected one of {sorted(CENTROID_INITS)}")
+    epochs = fine_tune.check_positive_int(epochs, "epochs")
+    batch_size = fine_tune.check_positive_int(batch_size, "batch_size")
+    exclude = layers.check_exclude(exclude, model)
+    x, y = fine_tune.split(data, teacher)
+
+    def wrap(layer):
+        if layers.is_excluded(layer, exclude) or not layer.trainable_weights:
+            return layer
+        if not _clusterable(layer):
+            raise layers.unsupported(layer, "clustering")
+        # TF-MOT's k-means needs more weights than clusters; smaller kernels already
+        # hold no more than n_clusters values.
+        if all(variable.shape.num_elements() <= n_clusters for _, variable in layers.kernels(layer.weights)):
+            return layer
+        return tfmot.clustering.keras.cluster_weights(
+            layer,
+            number_of_clusters=n_clusters,
+            cluster_centroids_init=CENTROID_INITS[init],
+            preserve_sparsity=preserve_sparsity,
+        )
+
+    wrapped = layers.rewrap(layers.copy_model(model), wrap)
+    fine_tune.fit(
+        wrapped,
+        x,
+        y,
+        teacher=teacher,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        default_learning_rate=1e-4,
+        loss=loss,
+        metrics=metrics,
+        temperature=temperature,
+        alpha=alpha,
+        validation_data=validation_data,
+        verbose=verbose,
+    )
+    return tfmot.clustering.keras.strip_clustering(wrapped)
+
+
+def _clusterable(layer):
+    # TF-MOT's public API has no "can this layer be clustered" query; its wrapper asks this registry.
+    from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
+
+    return isinstance(layer, tfmot.clustering.keras.ClusterableLayer) or ClusteringRegistry.supports(layer)
