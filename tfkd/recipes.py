@@ -33,23 +33,24 @@ def hard_loss():
     return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def train_teacher(x, y, num_classes, recipe, seed, validation_data=None, verbose=0):
+def _train_alone(role, x, y, num_classes, epochs, learning_rate, recipe, seed, validation_data, verbose):
     tf_keras.utils.set_random_seed(seed)
-    teacher = models.for_data(x, num_classes, "teacher")
-    teacher.compile(tf_keras.optimizers.Adam(recipe.teacher_learning_rate), hard_loss(), ["accuracy"])
-    history = teacher.fit(x, y, epochs=recipe.teacher_epochs, batch_size=recipe.batch_size,
-                          validation_data=validation_data, verbose=verbose)
-    return teacher, history
+    model = models.for_data(x, num_classes, role)
+    model.compile(tf_keras.optimizers.Adam(learning_rate), hard_loss(), ["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=recipe.batch_size, validation_data=validation_data,
+                        verbose=verbose)
+    return model, history
+
+
+def train_teacher(x, y, num_classes, recipe, seed, validation_data=None, verbose=0):
+    return _train_alone("teacher", x, y, num_classes, recipe.teacher_epochs, recipe.teacher_learning_rate,
+                        recipe, seed, validation_data, verbose)
 
 
 def train_scratch(x, y, num_classes, recipe, seed, validation_data=None, verbose=0):
     """The baseline: the reference student trained on labels alone."""
-    tf_keras.utils.set_random_seed(seed)
-    student = models.for_data(x, num_classes, "student")
-    student.compile(tf_keras.optimizers.Adam(recipe.student_learning_rate), hard_loss(), ["accuracy"])
-    history = student.fit(x, y, epochs=recipe.student_epochs, batch_size=recipe.batch_size,
-                          validation_data=validation_data, verbose=verbose)
-    return student, history
+    return _train_alone("student", x, y, num_classes, recipe.student_epochs, recipe.student_learning_rate,
+                        recipe, seed, validation_data, verbose)
 
 
 def distil(teacher, x, y, num_classes, recipe, seed, validation_data=None, verbose=0, **distiller_kwargs):
