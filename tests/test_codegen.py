@@ -168,7 +168,7 @@ def test_unsupported_operator_is_named(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_float_io_model_is_rejected(cnn_student):
+def test_float_io_model_is_rejected():
     tf_keras.utils.set_random_seed(SEED)
     inputs = tf_keras.Input((5,))
     model = tf_keras.Model(inputs, layers.Dense(3)(inputs))
