@@ -43,7 +43,8 @@ def cluster(
         teacher: a teacher as ``tfkd.Distiller`` takes it, or None for plain fine-tuning.
         n_clusters: distinct values per kernel, at least 2 (3 with ``preserve_sparsity``,
             whose zero takes one of them).
-        preserve_sparsity: keep the zeros of a pruned model zero (one centroid is 0).
+        preserve_sparsity: keep the zeros of a pruned model zero (one centroid is 0);
+            kernels without zeros are clustered freely.
         init: centroid initialisation, "kmeans++", "linear" or "density".
         epochs, batch_size, exclude, optimizer, learning_rate, loss, metrics, temperature,
             alpha, validation_data, verbose: as for ``tfkd.compress.prune``
@@ -80,13 +81,17 @@ def cluster(
             raise layers.unsupported(layer, "clustering")
         # TF-MOT's k-means needs more weights than clusters; smaller kernels already
         # hold no more than n_clusters values.
-        if all(variable.shape.num_elements() <= n_clusters for _, variable in layers.kernels(layer.weights)):
+        kernels = [variable.numpy() for _, variable in layers.kernels(layer.weights)]
+        if all(kernel.size <= n_clusters for kernel in kernels):
             return layer
+        # TF-MOT's sparsity preservation pins one centroid at zero even in a kernel
+        # without zeros, which would add zeros (and cost accuracy) to a dense kernel.
+        has_zeros = any((kernel == 0).any() for kernel in kernels)
         return tfmot.clustering.keras.cluster_weights(
             layer,
             number_of_clusters=n_clusters,
             cluster_centroids_init=CENTROID_INITS[init],
-            preserve_sparsity=preserve_sparsity,
+            preserve_sparsity=preserve_sparsity and has_zeros,
         )
 
     wrapped = layers.rewrap(layers.copy_model(model), wrap)
