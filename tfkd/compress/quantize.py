@@ -112,9 +112,14 @@ def quantize(
         scheme = choose_scheme(model)
         log.info("quantize: model %r gets the %r QAT scheme", model.name, scheme)
 
+    registry = _scheme(scheme).get_quantize_registry()
+
     def annotate(layer):
         if layers.is_excluded(layer, exclude) or isinstance(layer, tf_keras.layers.InputLayer):
             return layer
+        # Batch norm has no config of its own: TF-MOT's layout folds it into the layer before.
+        if not registry.supports(layer) and not isinstance(layer, tf_keras.layers.BatchNormalization):
+            raise layers.unsupported(layer, "quantization-aware training")
         return tfmot.quantization.keras.quantize_annotate_layer(layer)
 
     annotated = layers.rewrap(layers.copy_model(model), annotate)
