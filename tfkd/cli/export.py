@@ -2,7 +2,8 @@
 
 Writes ``model_int8.tflite`` (int8 in and out, for MCUs), ``model_float_io.tflite``
 (float in and out around the int8 graph, for Android), ``labels.txt``,
-``verification.json`` and ``micro/`` (the C++ sources of :func:`tfkd.export.write_c_arrays`).
+``verification.json`` and ``micro/`` (the C++ sources of :func:`tfkd.export.write_c_arrays`);
+with ``--arduino``, also ``<arduino_name>.zip``, an Arduino library holding the int8 model.
 Flash is the int8 flatbuffer's bytes (the model array in flash, without the TFLite
 Micro runtime); RAM is ``kTensorArenaSize`` (measured arena plus margin). The
 artifacts are written even when a budget is exceeded, so that they can be inspected;
@@ -19,7 +20,7 @@ from absl import flags
 from tfkd.cli.c_array import read_labels
 
 SUMMARY = "Convert a Keras model to int8 and float-I/O TFLite, verify it, write C arrays and check budgets."
-USAGE = "MODEL --data NPZ --out DIR [--flash_budget 256K] [--ram_budget 64K] [--labels FILE]"
+USAGE = "MODEL --data NPZ --out DIR [--flash_budget 256K] [--ram_budget 64K] [--labels FILE] [--arduino]"
 BUDGET_EXCEEDED = 3
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
@@ -36,6 +37,12 @@ def define_flags(flag_values):
         "representative_samples", 200, "Training samples that calibrate the int8 ranges.", lower_bound=1,
         flag_values=flag_values,
     )
+    flags.DEFINE_boolean(
+        "arduino", False, "Also write an Arduino library zip (library.properties, src/) for Add .ZIP Library.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string("arduino_name", "tfkd_model", "Name of the Arduino library and of its zip.",
+                        flag_values=flag_values)
     flags.mark_flag_as_required("data", flag_values=flag_values)
     flags.mark_flag_as_required("out", flag_values=flag_values)
 
@@ -74,9 +81,14 @@ def main(flag_values, args):
 
     out_dir = check_output_dir(flag_values.out)
     labels = read_labels(flag_values.labels)
+    if flag_values.arduino:
+        from tfkd.export.arduino import check_library_name
+
+        check_library_name(flag_values.arduino_name)  # before the slow conversion, not after it
 
     import tfkd
     from tfkd.export import arena_with_margin, measure_arena, to_tflite, verify, write_c_arrays
+    from tfkd.export.arduino import write_arduino_library
     from tfkd.export.model_info import parse
 
     (x_train, y_train), (x_test, y_test), class_names = tfkd.data.load(flag_values.data)
@@ -116,6 +128,10 @@ def main(flag_values, args):
         _write_json(os.path.join(staging, "verification.json"), report)
         write_c_arrays(int8_bytes, os.path.join(staging, "micro"), name=flag_values.name, labels=labels,
                        arena_bytes=measured)
+        if flag_values.arduino:
+            write_arduino_library(int8_bytes, os.path.join(staging, f"{flag_values.arduino_name}.zip"),
+                                  name=flag_values.arduino_name, labels=labels, model_name=flag_values.name,
+                                  arena_bytes=measured)
 
     result = report["int8"]
     say(f"int8 accuracy: LiteRT {result['litert_accuracy']:.4f}, TFLite Micro {result['tflm_accuracy']:.4f}, "
