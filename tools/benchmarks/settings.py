@@ -1,0 +1,45 @@
+"""How long each benchmark section trains: the full run for the docs, ``--quick`` for CI."""
+
+import dataclasses
+
+from tfkd import recipes
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Training lengths and sample counts of one benchmark run.
+
+    ``train_samples``/``test_samples``: None for the whole split, else the first that many
+    (the quick run trains on a slice; ``tfkd.data`` splits are already shuffled).
+    """
+
+    recipe: recipes.Recipe
+    train_samples: int = None
+    test_samples: int = None
+    second_teacher_width: int = 16
+    target_sparsity: float = 0.75
+    n_clusters: int = 16
+    prune_epochs: int = 10
+    cluster_epochs: int = 4
+    qat_epochs: int = 4
+    speed_epochs: int = 5
+    speed_repeats: int = 3
+    latency_samples: int = 300
+
+
+# The reference recipe (tfkd.recipes.FULL) and demo's compression lengths.
+FULL = Settings(recipe=recipes.FULL)
+# Every section still runs end to end, but on a slice of data for a few epochs:
+# the numbers only show that each row is produced and sane.
+QUICK = Settings(
+    recipe=dataclasses.replace(recipes.FULL, teacher_epochs=6, student_epochs=3),
+    train_samples=320,
+    test_samples=200,
+    second_teacher_width=8,
+    prune_epochs=1,
+    cluster_epochs=1,
+    qat_epochs=1,
+    speed_epochs=1,
+    speed_repeats=1,
+    latency_samples=20,
+)
