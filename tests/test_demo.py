@@ -57,7 +57,9 @@ def test_report_has_contract_keys_with_sane_values(demo_dir):
         assert 0.0 <= report[section]["accuracy"] <= 1.0
     assert report["teacher"]["accuracy"] > 0.9
     assert report["teacher"]["fp32_bytes"] == 4 * report["teacher"]["params"]
-    assert abs(report["student_pruned"]["sparsity"] - 0.75) < 0.01
+    # 75% in every pruned kernel; the small first convolution stays dense
+    assert 0.70 <= report["student_pruned"]["sparsity"] <= 0.75
+    assert report["student_pruned"]["excluded_layers"] == ["conv_1"]
     int8 = report["int8"]
     assert int8["tflite_bytes"] == os.path.getsize(demo_dir / "model_int8.tflite")
     assert int8["litert_tflm_max_lsb"] <= 1 and int8["litert_tflm_top1_agreement"] == 1.0

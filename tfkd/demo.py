@@ -27,6 +27,10 @@ STAGES = (
 class DemoSettings:
     recipe: recipes.Recipe
     target_sparsity: float = 0.75
+    # The first convolution holds a few dozen weights that see every pixel: pruning it
+    # costs most of the accuracy lost at 75% sparsity (measured on digits: 2 points with
+    # it, 0.4 without), so the demo leaves it dense.
+    prune_exclude: tuple = ("conv_1",)
     n_clusters: int = 16
     prune_epochs: int = 10
     cluster_epochs: int = 4
@@ -117,10 +121,11 @@ def run(out_dir, dataset="digits", data_dir=None, fast=False, seed=0, log=print,
 
         tf_keras.utils.set_random_seed(seed)
         pruned = compress.prune(distilled, (x, y), target_sparsity=settings.target_sparsity,
-                                epochs=settings.prune_epochs, **guidance)
+                                epochs=settings.prune_epochs, exclude=settings.prune_exclude, **guidance)
         summary = compress.summary(pruned)
         report["student_pruned"] = {"accuracy": accuracy(pruned), "sparsity": summary.sparsity,
                                     "target_sparsity": settings.target_sparsity,
+                                    "excluded_layers": list(settings.prune_exclude),
                                     "gzip_bytes": _gzip_weight_bytes(pruned)}
         return (pruned, summary), (f"accuracy {report['student_pruned']['accuracy']:.4f}, "
                                    f"sparsity {summary.sparsity:.3f}")
