@@ -4,8 +4,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 
+import numpy as np
 import pytest
 
 import tfkd
@@ -148,3 +150,22 @@ def test_arduino_library_refuses_float_io_model(tmp_path):
     with pytest.raises(ValueError, match="not full-int8"):
         write_arduino_library(float_io, tmp_path / "lib.zip", arena_bytes=4096)
     assert not (tmp_path / "lib.zip").exists()
+
+
+def test_cli_export_arduino_writes_the_library_zip(tmp_path):
+    (x, y), (x_test, y_test), _ = tfkd.data.load("digits")
+    data = tmp_path / "data.npz"
+    np.savez(data, x_train=x[:200], y_train=y[:200], x_test=x_test[:40], y_test=y_test[:40])
+    tfkd.models.cnn_student((8, 8, 1), 10).save(tmp_path / "student.keras")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tfkd", "export", str(tmp_path / "student.keras"), "--data", str(data),
+               "--out", str(out), "--arduino", "--arduino_name", "digits_model", "--quiet"]
+    subprocess.run(command, check=True, capture_output=True)
+    with zipfile.ZipFile(out / "digits_model.zip") as archive:
+        data_cpp = archive.read("digits_model/src/model_data.cpp")
+    assert data_cpp == (out / "micro" / "model_data.cc").read_bytes()
+
+    bad = subprocess.run(command[:-3] + ["--arduino_name", "bad name", "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Arduino library name 'bad name'" in bad.stderr
+    assert not (tmp_path / "bad").exists()
