@@ -54,6 +54,12 @@ def _load(run_settings):
     return name, x, y, x_test, y_test, len(class_names)
 
 
+def _json_number(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r} in the results is not JSON-serialisable")
+
+
 def _check_out(out):
     if os.path.exists(out) and not os.path.isdir(out):
         raise app.UsageError(f"--out {out!r} is a file; expected a directory (created if missing)")
@@ -85,7 +91,7 @@ def main(argv):
     best = max(quality.method_names(), key=lambda name: all_labels[name]["mean"])
     results["best_method"] = best
     teacher, student = found.teachers[0], found.students[best]
-    rows, int8, _ = timed("ladder", lambda: ladder.run(teacher, student, x, y, x_test, y_test, run_settings, log=_log))
+    rows, int8 = timed("ladder", lambda: ladder.run(teacher, student, x, y, x_test, y_test, run_settings, log=_log))
     results["ladder"] = rows
 
     rates = timed("training speed", lambda: training_speed.measure(
@@ -99,16 +105,17 @@ def main(argv):
 
     results["settings"] = {
         "quick": FLAGS.quick, "seeds": FLAGS.seeds, "labels_per_class": FLAGS.labels_per_class,
-        "dataset": dataset, "train_samples": int(len(x)), "test_samples": int(len(x_test)),
-        "teacher_params": teacher.count_params(), "student_params": student.count_params(),
         **dataclasses.asdict(recipe),
         **{k: v for k, v in dataclasses.asdict(run_settings).items() if k != "recipe"},
+        # after the settings: the samples actually used, not the slice limits (None: whole split)
+        "dataset": dataset, "train_samples": int(len(x)), "test_samples": int(len(x_test)),
+        "teacher_params": teacher.count_params(), "student_params": student.count_params(),
     }
     results["total_seconds"] = time.perf_counter() - start
     text = report.markdown(results)
     os.makedirs(FLAGS.out, exist_ok=True)
     with open(os.path.join(FLAGS.out, "benchmark.json"), "w") as f:
-        json.dump(results, f, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+        json.dump(results, f, indent=2, default=_json_number)
     with open(os.path.join(FLAGS.out, "benchmark.md"), "w") as f:
         f.write(text + "\n")
     print(text)

@@ -44,7 +44,7 @@ def _keras_row(model, x_test, y_test, macs):
 
 
 def run(teacher, student, x, y, x_test, y_test, settings, seed=0, log=print):
-    """Rows of ``STAGES`` (dicts) plus the int8 flatbuffer and the QAT model, for the latency section."""
+    """Rows of ``STAGES`` (dicts) and the int8 flatbuffer, for the latency section."""
     recipe = settings.recipe
     guidance = dict(teacher=teacher, temperature=recipe.temperature, alpha=recipe.alpha,
                     batch_size=recipe.batch_size, verbose=0)
@@ -84,4 +84,4 @@ def run(teacher, student, x, y, x_test, y_test, settings, seed=0, log=print):
     for row in rows.values():
         row["ratio"] = teacher_bytes / row["bytes"]
         row["gzip_ratio"] = teacher_bytes / row["gzip_bytes"]
-    return rows, int8, qat
+    return rows, int8

@@ -92,11 +92,13 @@ def _speed_section(results):
                  for name in latency.RUNTIMES]
     return [
         "## 3. Speed", "",
-        f"Training: batch {settings['batch_size']}, the seed-0 reference teacher, {settings['speed_epochs']} timed "
+        "### Training steps per second", "",
+        f"Batch {settings['batch_size']}, the seed-0 reference teacher, {settings['speed_epochs']} timed "
         f"epochs after a warm-up epoch, median of {settings['speed_repeats']} repeats. The baseline is the "
         "Keras documentation's distiller re-implemented in `tools/benchmarks/training_speed.py`.", "",
         _table(["variant", "steps/s", "steps/s vs baseline"], training), "",
-        f"Inference: one sample per call, median over {settings['latency_samples']} test samples "
+        "### Inference latency per sample", "",
+        f"One sample per call, median over {settings['latency_samples']} test samples "
         "(the int8 rows get pre-quantized int8 inputs; TFLite Micro is its Python interpreter on this host).", "",
         _table(["runtime", "µs per sample", "speed-up vs float Keras eager"], inference), "",
     ]
