@@ -17,8 +17,8 @@ class Settings:
     train_samples: int = None
     test_samples: int = None
     second_teacher_width: int = 16
-    # The reference student has ~1.9k parameters: at 0.75 sparsity (demo's setting) the first full
-    # run lost 5.8 points when pruned; 0.5 lost 0.4 in a side check (see BENCHMARKS.md).
+    # The reference student has ~1.9k parameters: at 0.75 sparsity (demo's setting) a full run
+    # lost 5.8 points of accuracy when pruned (BENCHMARKS.md keeps that run's ladder too).
     target_sparsity: float = 0.5
     n_clusters: int = 16
     prune_epochs: int = 10
