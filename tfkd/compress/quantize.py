@@ -1,5 +1,6 @@
 """Quantization-aware training with TF-MOT, keeping sparsity and clusters, under the teacher's guidance."""
 
+import copy
 import logging
 import re
 
@@ -193,16 +194,15 @@ class _KeepWeightLayout(tfmot.quantization.keras.default_8bit.Default8BitQuantiz
 
 
 class _KeepWeightQuantizers(tfmot.quantization.keras.QuantizeScheme):
-    """``base`` with ``_KeepWeightLayout`` as its layout transform."""
+    """``base`` with ``_KeepWeightLayout`` as its layout transform and a weight quantizer per layer."""
 
     def __init__(self, base, annotated):
-        self._base = base
-        registry = base.get_quantize_registry()
+        self._registry = _PerLayerQuantizers(base.get_quantize_registry())
         self._configs = {}
         for layer in annotated.layers:
             inner = getattr(layer, "layer", None)
-            if isinstance(inner, _KERNEL_LAYERS) and registry.supports(inner):
-                config = registry.get_quantize_config(inner)
+            if isinstance(inner, _KERNEL_LAYERS) and self._registry.supports(inner):
+                config = self._registry.get_quantize_config(inner)
                 # The ReLU after the layer carries the output fake-quantization.
                 config.activation_attrs = []
                 self._configs[inner.name] = config
@@ -211,7 +211,33 @@ class _KeepWeightQuantizers(tfmot.quantization.keras.QuantizeScheme):
         return _KeepWeightLayout(self._configs)
 
     def get_quantize_registry(self):
-        return self._base.get_quantize_registry()
+        return self._registry
+
+
+class _PerLayerQuantizers(tfmot.quantization.keras.QuantizeRegistry):
+    """``registry``, except that every layer's config gets a weight quantizer of its own.
+
+    TF-MOT 0.8's cluster-preserving registry hands one weight quantizer instance to
+    every Conv2D (and another to every Dense) layer, and that quantizer switches its
+    ``preserve_sparsity`` off for good when it is built on a kernel without zeros. A
+    layer left out of pruning (typically the first conv) built before a pruned one of
+    its type thus turned PCQAT into plain CQAT for the pruned one, whose zero centroid
+    then trained away from zero and took every pruned weight with it.
+    """
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    def supports(self, layer):
+        return self._registry.supports(layer)
+
+    def get_quantize_config(self, layer):
+        config = self._registry.get_quantize_config(layer)
+        if getattr(config, "weight_quantizer", None) is not None:
+            # A shallow copy suffices: the quantizer's own state is scalar settings, and
+            # the variables it builds belong to the layer's wrapper.
+            config.weight_quantizer = copy.copy(config.weight_quantizer)
+        return config
 
 
 _KERNEL_LAYERS = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras.layers.Dense)
