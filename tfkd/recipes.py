@@ -53,19 +53,20 @@ def train_scratch(x, y, num_classes, recipe, seed, validation_data=None, verbose
                         recipe, seed, validation_data, verbose)
 
 
-def distil(teacher, x, y, num_classes, recipe, seed, validation_data=None, verbose=0, **distiller_kwargs):
-    """The same student and schedule as ``train_scratch``, taught by ``teacher``."""
+def distil(teacher, x, y, num_classes, recipe, seed, validation_data=None, verbose=0, callbacks=(),
+           **distiller_kwargs):
+    """The same student and schedule as ``train_scratch``, taught by ``teacher``.
+
+    ``distiller_kwargs`` go to ``Distiller`` and may override the recipe's temperature and alpha;
+    ``callbacks`` go to ``fit`` (e.g. a ``tfkd.callbacks`` schedule).
+    """
     tf_keras.utils.set_random_seed(seed)
-    distiller = Distiller(
-        student=models.for_data(x, num_classes, "student"),
-        teacher=teacher,
-        temperature=recipe.temperature,
-        alpha=recipe.alpha,
-        **distiller_kwargs,
-    )
+    distiller_kwargs.setdefault("temperature", recipe.temperature)
+    distiller_kwargs.setdefault("alpha", recipe.alpha)
+    distiller = Distiller(student=models.for_data(x, num_classes, "student"), teacher=teacher, **distiller_kwargs)
     distiller.compile(tf_keras.optimizers.Adam(recipe.student_learning_rate), hard_loss(), ["accuracy"])
     history = distiller.fit(x, y, epochs=recipe.student_epochs, batch_size=recipe.batch_size,
-                            validation_data=validation_data, verbose=verbose)
+                            validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
     return distiller, history
 
 

@@ -40,21 +40,9 @@ def method_names():
     return list(_methods(recipes.FULL))
 
 
-def _distil(teachers, x, y, num_classes, recipe, seed, second_teacher=False, callbacks=(),
-            temperature=None, **distiller_kwargs):
-    # recipes.distil takes no fit callbacks (needed by the alpha schedule), so every method
-    # goes through this one path with recipes.distil's student, optimiser and schedule.
-    tf_keras.utils.set_random_seed(seed)
-    distiller = tfkd.Distiller(
-        student=models.for_data(x, num_classes, "student"),
-        teacher=list(teachers) if second_teacher else teachers[0],
-        temperature=temperature or recipe.temperature,
-        alpha=recipe.alpha,
-        **distiller_kwargs,
-    )
-    distiller.compile(tf_keras.optimizers.Adam(recipe.student_learning_rate), recipes.hard_loss(), ["accuracy"])
-    distiller.fit(x, y, epochs=recipe.student_epochs, batch_size=recipe.batch_size,
-                  callbacks=list(callbacks), verbose=0)
+def _distil(teachers, x, y, num_classes, recipe, seed, second_teacher=False, **kwargs):
+    teacher = list(teachers) if second_teacher else teachers[0]
+    distiller, _ = recipes.distil(teacher, x, y, num_classes, recipe, seed, **kwargs)
     return distiller.student
 
 
