@@ -79,7 +79,9 @@ def test_c_array_is_byte_identical_to_the_int8_model(demo_dir):
     settings = (demo_dir / "micro" / "model_settings.h").read_text()
     arena = int(re.search(r"kTensorArenaSize\s*=\s*(\d+)", settings).group(1))
     report = json.loads((demo_dir / "report.json").read_text())
-    assert arena > report["int8"]["arena_bytes"]
+    assert arena == report["int8"]["arena_bytes_with_margin"] > report["int8"]["arena_bytes"]
+    assert f"kTensorArenaMeasured = {report['int8']['arena_bytes']};" in settings
+    assert report["int8"]["arena_bytes"] == report["codegen"]["tflm_arena_bytes"]
 
 
 def test_same_seed_same_numbers_and_rerun_over_existing_dir(demo_dir):

@@ -166,10 +166,12 @@ def run(out_dir, dataset="digits", data_dir=None, fast=False, seed=0, log=print,
     int8_bytes, float_io_bytes = progress.run("int8", int8_stage)
 
     def verify_stage():
-        checks = export.verify(int8_bytes, x_test, y_test, reference=qat)
+        measured_arena = export.measure_arena(int8_bytes)
+        arena_size = export.arena_with_margin(measured_arena)
+        checks = export.verify(int8_bytes, x_test, y_test, reference=qat, arena_size=arena_size)
         android = export.verify(float_io_bytes, x_test, y_test, reference=qat)
         info = export.describe(int8_bytes, measure_arena=False)
-        predictions = _tflm_predictions(int8_bytes, x_test, checks["arena_bytes"])
+        predictions = _tflm_predictions(int8_bytes, x_test, arena_size)
         report["int8"] = {
             "tflite_bytes": len(int8_bytes),
             "gzip_bytes": len(gzip.compress(int8_bytes, 9)),
@@ -179,7 +181,8 @@ def run(out_dir, dataset="digits", data_dir=None, fast=False, seed=0, log=print,
             "litert_tflm_max_lsb": checks["litert_tflm_max_lsb"],
             "litert_tflm_top1_agreement": checks["litert_tflm_top1_agreement"],
             "float_agreement": checks["float_agreement"],
-            "arena_bytes": checks["arena_bytes"],
+            "arena_bytes": measured_arena,
+            "arena_bytes_with_margin": arena_size,
             "ops": info.op_names,
             "params": info.parameter_count,
             "int8_weight_bytes": info.weight_bytes,
@@ -227,10 +230,10 @@ def run(out_dir, dataset="digits", data_dir=None, fast=False, seed=0, log=print,
     return _plain(report)
 
 
-def _tflm_predictions(int8_bytes, x_test, arena_bytes):
+def _tflm_predictions(int8_bytes, x_test, arena_size):
     from tfkd.export.arena import tflm_interpreter
 
-    interpreter = tflm_interpreter(int8_bytes, export.arena_with_margin(arena_bytes))
+    interpreter = tflm_interpreter(int8_bytes, arena_size)
     details = interpreter.get_input_details(0)
     scale, zero_point = details["quantization_parameters"]["scales"][0], details["quantization_parameters"]["zero_points"][0]
     predictions = []

@@ -86,7 +86,7 @@ def verify(tflite_bytes, x, y=None, reference=None, arena_size=None):
     three for ``litert_default_tflm_*``; ``max_abs_diff_dequantized`` (largest
     dequantized LiteRT-reference vs TFLite Micro difference); ``float_agreement`` and
     ``float_max_abs_diff`` (TFLite Micro vs ``reference``, ``None`` without it);
-    ``arena_bytes``; ``input_dtype``; ``output_scale`` and ``output_zero_point``.
+    ``tflm_arena_size`` (the arena TFLite Micro ran with); ``input_dtype``; ``output_scale`` and ``output_zero_point``.
     """
     info = parse(tflite_bytes)
     x, y = _check_inputs(info, x, y)
@@ -126,7 +126,7 @@ def verify(tflite_bytes, x, y=None, reference=None, arena_size=None):
     result = {
         "samples": int(len(x)),
         "input_dtype": input_tensor.dtype,
-        "arena_bytes": int(arena_size),
+        "tflm_arena_size": int(arena_size),
         "output_scale": float(scale),
         "output_zero_point": int(zero_point),
         "litert_accuracy": _accuracy(top1["litert"], y),

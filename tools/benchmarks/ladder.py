@@ -75,7 +75,7 @@ def run(teacher, student, x, y, x_test, y_test, settings, seed=0, log=print):
                 "max_unique_values": None, "bytes": len(int8), "gzip_bytes": gzip_bytes(int8), "macs": info.macs}
     rows["int8 LiteRT"] = {**int8_row, "accuracy": checked["litert_accuracy"], "arena_bytes": None}
     rows["int8 TFLite Micro"] = {**int8_row, "accuracy": checked["tflm_accuracy"], "arena_bytes": info.arena_bytes,
-                                 "arena_bytes_with_margin": checked["arena_bytes"],
+                                 "arena_bytes_with_margin": checked["tflm_arena_size"],
                                  "litert_tflm_max_lsb": checked["litert_tflm_max_lsb"],
                                  "litert_tflm_top1_agreement": checked["litert_tflm_top1_agreement"],
                                  "top1_agreement_with_qat": checked["float_agreement"]}
