@@ -70,22 +70,23 @@ def build(variant, teacher, x, num_classes):
     return model
 
 
-def steps_per_second(variant, teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3):
-    """Median training steps per second of ``variant`` over ``repeats``, after a warm-up epoch."""
-    rates = []
-    steps = int(np.ceil(len(x) / batch_size)) * epochs
-    for _ in range(repeats):
-        model = build(variant, teacher, x, num_classes)
-        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
-        rates.append(steps / (time.perf_counter() - start))
-    return float(np.median(rates))
+def _timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs):
+    """Steps per second of one fresh ``variant`` over ``epochs``, after a warm-up (tracing) epoch."""
+    model = build(variant, teacher, x, num_classes)
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    return int(np.ceil(len(x) / batch_size)) * epochs / (time.perf_counter() - start)
 
 
 def measure(teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3):
-    """Steps per second of every variant, in ``VARIANTS`` order."""
-    return {
-        variant: steps_per_second(variant, teacher, x, y, num_classes, batch_size, epochs, repeats)
-        for variant in VARIANTS
-    }
+    """Median steps per second of every variant, in ``VARIANTS`` order.
+
+    Repeats are interleaved (every variant once per round) so that load on a shared
+    machine drifting over the run weighs on all variants alike.
+    """
+    rates = {variant: [] for variant in VARIANTS}
+    for _ in range(repeats):
+        for variant in VARIANTS:
+            rates[variant].append(_timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs))
+    return {variant: float(np.median(r)) for variant, r in rates.items()}
