@@ -207,7 +207,7 @@ NOTEBOOKS = {
                "kernels and through TFLite Micro; they should agree to within 1 LSB."),
         ("code", "result = tfkd.export.verify(int8_bytes, x_test, y_test, reference=student)\n"
                  "for key in (\"litert_accuracy\", \"tflm_accuracy\", \"float_accuracy\", \"litert_tflm_max_lsb\",\n"
-                 "            \"litert_tflm_top1_agreement\", \"float_agreement\", \"arena_bytes\"):\n"
+                 "            \"litert_tflm_top1_agreement\", \"float_agreement\", \"tflm_arena_size\"):\n"
                  "    print(f\"{key:>28}: {result[key]}\")"),
         ("md", "## C arrays for firmware\n\n`model_data.h/.cc` (the flatbuffer), `model_settings.h` (shapes, "
                "quantization, labels, `kTensorArenaSize`) and `model_ops.h` (exactly the model's operators). "
