@@ -41,3 +41,19 @@ def few_labels(digits):
     (x, y), _, _ = digits
     index = np.concatenate([np.where(y == c)[0][:15] for c in range(10)])
     return x[index], y[index]
+
+
+@pytest.fixture(scope="session")
+def cnn_student():
+    """``(int8 flatbuffer, int8 test inputs)`` of the reference CNN student trained briefly on digits."""
+    from codegen_models import trained_digits_tflite
+
+    return trained_digits_tflite(tfkd.models.cnn_student)
+
+
+@pytest.fixture(scope="session")
+def ds_cnn_student():
+    """The same for the depthwise-separable student."""
+    from codegen_models import trained_digits_tflite
+
+    return trained_digits_tflite(tfkd.models.ds_cnn_student)

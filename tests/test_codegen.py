@@ -9,7 +9,7 @@ import tf_keras
 from tf_keras import layers
 
 import tfkd
-from codegen_models import SEED, quantize_inputs, random_int8_inputs, trained_digits_tflite
+from codegen_models import SEED, quantize_inputs, random_int8_inputs
 from tfkd import cli
 from tfkd.codegen import compile_model, generate, host, planner, quantization, read_graph, reference
 from tfkd.codegen.lowering import lower
@@ -27,16 +27,6 @@ def _assert_bit_exact(tflite_bytes, inputs, out_dir, name="model"):
     mismatches = np.argwhere(ours != theirs)
     assert mismatches.size == 0, f"{len(mismatches)} bytes differ from TFLite Micro, first at {mismatches[0]}"
     return summary
-
-
-@pytest.fixture(scope="module")
-def cnn_student():
-    return trained_digits_tflite(tfkd.models.cnn_student)
-
-
-@pytest.fixture(scope="module")
-def ds_cnn_student():
-    return trained_digits_tflite(tfkd.models.ds_cnn_student)
 
 
 @pytest.mark.parametrize("fixture", ["cnn_student", "ds_cnn_student"])

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-import tfkd
-from codegen_models import trained_digits_tflite
 from tfkd.codegen import cortex_m4, generate, measure, read_graph, reference
 
 MISSING = cortex_m4.missing_tools()
@@ -14,16 +12,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 SAMPLES = 48
-
-
-@pytest.fixture(scope="module")
-def cnn_student():
-    return trained_digits_tflite(tfkd.models.cnn_student)
-
-
-@pytest.fixture(scope="module")
-def ds_cnn_student():
-    return trained_digits_tflite(tfkd.models.ds_cnn_student)
 
 
 @pytest.mark.parametrize("fixture", ["cnn_student", "ds_cnn_student"])
