@@ -22,20 +22,30 @@ def _qat_loading_fixes():
     is when QAT starts but not here. Both then expect other variables than were saved.
     The subclasses keep the class names, so files they save stay plain TF-MOT files.
     """
-    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
+    import tensorflow_model_optimization as tfmot
 
-    class QuantizeLayer(quantize_layer.QuantizeLayer):
+    class QuantizeLayer(_quantize_scope_class("QuantizeLayer")):
         def build(self, input_shape):
             super().build(input_shape)
             self.built = True
 
-    class QuantizeWrapperV2(quantize_wrapper.QuantizeWrapperV2):
+    class QuantizeWrapperV2(tfmot.quantization.keras.QuantizeWrapperV2):
         def build(self, input_shape):
             if not self.layer.built:
                 self.layer.build(input_shape)
             super().build(input_shape)
 
     return {"QuantizeLayer": QuantizeLayer, "QuantizeWrapperV2": QuantizeWrapperV2}
+
+
+def _quantize_scope_class(name):
+    """A class TF-MOT's public ``quantize_scope`` registers (``QuantizeLayer`` has no public name of its own)."""
+    import tensorflow_model_optimization as tfmot
+
+    for objects in tfmot.quantization.keras.quantize_scope().custom_objects:
+        if name in objects:
+            return objects[name]
+    raise RuntimeError(f"TF-MOT's quantize_scope no longer registers {name!r}; tfkd needs a TF-MOT 0.8-compatible version")
 
 
 def load_model(path, compile=False):

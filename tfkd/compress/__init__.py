@@ -8,6 +8,9 @@ teacher keeps guiding the student while it is pruned, clustered and trained for 
 - ``quantize``: quantization-aware training; keeps sparsity and clusters (PQAT, CQAT, PCQAT).
 - ``summary``: parameters, sparsity and distinct values per kernel.
 
+All three fine-tune as one ``FineTune`` says (teacher, epochs, optimiser, callbacks,
+the Distiller's recipe); pass one as ``fine_tune=`` or its fields as keywords.
+
 Example:
 
 >>> import tfkd
@@ -20,8 +23,9 @@ Example:
 """
 
 from tfkd.compress.cluster import cluster
+from tfkd.compress.fine_tune import FineTune
 from tfkd.compress.prune import prune
 from tfkd.compress.quantize import choose_scheme, quantize
 from tfkd.compress.summary import Summary, summary
 
-__all__ = ["cluster", "choose_scheme", "prune", "quantize", "summary", "Summary"]
+__all__ = ["FineTune", "cluster", "choose_scheme", "prune", "quantize", "summary", "Summary"]

@@ -2,7 +2,8 @@
 
 import tensorflow_model_optimization as tfmot
 
-from tfkd.compress import fine_tune, layers
+from tfkd.compress import fine_tune as fine_tune_module
+from tfkd.compress import layers
 
 CENTROID_INITS = {
     "kmeans++": tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS,
@@ -18,17 +19,9 @@ def cluster(
     n_clusters=16,
     preserve_sparsity=True,
     init="kmeans++",
-    epochs=2,
-    batch_size=32,
     exclude=(),
-    optimizer=None,
-    learning_rate=None,
-    loss=None,
-    metrics=("accuracy",),
-    temperature=4.0,
-    alpha=0.1,
-    validation_data=None,
-    verbose=1,
+    fine_tune=None,
+    **fine_tune_options,
 ):
     """Clusters each kernel into ``n_clusters`` shared values and returns the stripped model.
 
@@ -46,9 +39,9 @@ def cluster(
         preserve_sparsity: keep the zeros of a pruned model zero (one centroid is 0);
             kernels without zeros are clustered freely.
         init: centroid initialisation, "kmeans++", "linear" or "density".
-        epochs, batch_size, exclude, optimizer, learning_rate, loss, metrics, temperature,
-            alpha, validation_data, verbose: as for ``tfkd.compress.prune``
-            (default learning rate 1e-4: the centroids start close to the weights).
+        exclude: layer names and/or layer classes to leave unclustered.
+        fine_tune, fine_tune_options: as for ``tfkd.compress.prune`` (default learning
+            rate 1e-4: the centroids start close to the weights).
 
     Example:
 
@@ -69,54 +62,33 @@ def cluster(
         )
     if init not in CENTROID_INITS:
         raise ValueError(f"init={init!r} is invalid; expected one of {sorted(CENTROID_INITS)}")
-    epochs = fine_tune.check_positive_int(epochs, "epochs")
-    batch_size = fine_tune.check_positive_int(batch_size, "batch_size")
+    options = fine_tune_module.resolve(fine_tune, teacher, fine_tune_options)
     exclude = layers.check_exclude(exclude, model)
-    x, y = fine_tune.split(data, teacher)
+    x, y = fine_tune_module.split(data, options.teacher)
 
     def wrap(layer):
         if layers.is_excluded(layer, exclude) or not layer.trainable_weights:
             return layer
-        if not _clusterable(layer):
-            raise layers.unsupported(layer, "clustering")
+        kernels = [variable.numpy() for _, variable in layers.kernels(layer.weights)]
         # TF-MOT's k-means needs more weights than clusters; smaller kernels already
         # hold no more than n_clusters values.
-        kernels = [variable.numpy() for _, variable in layers.kernels(layer.weights)]
-        if all(kernel.size <= n_clusters for kernel in kernels):
+        if kernels and all(kernel.size <= n_clusters for kernel in kernels):
             return layer
         # TF-MOT's sparsity preservation pins one centroid at zero even in a kernel
         # without zeros, which would add zeros (and cost accuracy) to a dense kernel.
         has_zeros = any((kernel == 0).any() for kernel in kernels)
-        return tfmot.clustering.keras.cluster_weights(
-            layer,
-            number_of_clusters=n_clusters,
-            cluster_centroids_init=CENTROID_INITS[init],
-            preserve_sparsity=preserve_sparsity and has_zeros,
-        )
+        try:  # the wrapper's constructor is TF-MOT's public "can this layer be clustered" check
+            wrapper = tfmot.clustering.keras.cluster_weights(
+                layer,
+                number_of_clusters=n_clusters,
+                cluster_centroids_init=CENTROID_INITS[init],
+                preserve_sparsity=preserve_sparsity and has_zeros,
+            )
+        except ValueError as e:
+            raise layers.unsupported(layer, "clustering") from e
+        # Supported layers without a kernel (batch norm, ...) have nothing to cluster.
+        return wrapper if kernels else layer
 
     wrapped = layers.rewrap(layers.copy_model(model), wrap)
-    fine_tune.fit(
-        wrapped,
-        x,
-        y,
-        teacher=teacher,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        default_learning_rate=1e-4,
-        loss=loss,
-        metrics=metrics,
-        temperature=temperature,
-        alpha=alpha,
-        validation_data=validation_data,
-        verbose=verbose,
-    )
+    fine_tune_module.fit(wrapped, x, y, options, default_learning_rate=1e-4)
     return tfmot.clustering.keras.strip_clustering(wrapped)
-
-
-def _clusterable(layer):
-    # TF-MOT's public API has no "can this layer be clustered" query; its wrapper asks this registry.
-    from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
-
-    return isinstance(layer, tfmot.clustering.keras.ClusterableLayer) or ClusteringRegistry.supports(layer)

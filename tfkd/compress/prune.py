@@ -4,7 +4,8 @@ import math
 
 import tensorflow_model_optimization as tfmot
 
-from tfkd.compress import fine_tune, layers
+from tfkd.compress import fine_tune as fine_tune_module
+from tfkd.compress import layers
 
 SCHEDULES = ("polynomial", "constant")
 STRUCTURES = (None, "2:4")
@@ -44,18 +45,10 @@ def prune(
     target_sparsity=None,
     schedule="polynomial",
     structure=None,
-    epochs=2,
-    batch_size=32,
     exclude=(),
-    optimizer=None,
-    learning_rate=None,
-    loss=None,
-    metrics=("accuracy",),
-    temperature=4.0,
-    alpha=0.1,
     log_dir=None,
-    validation_data=None,
-    verbose=1,
+    fine_tune=None,
+    **fine_tune_options,
 ):
     """Prunes ``model`` with TF-MOT's ``prune_low_magnitude`` and returns the stripped model.
 
@@ -77,14 +70,12 @@ def prune(
             Either reaches the target after 75% of the steps and trains the rest at it.
         structure: None for unstructured pruning or "2:4" for two zeros in every four
             consecutive input-channel weights (TF-MOT's m-by-n sparsity, set at step 1).
-        epochs, batch_size: fine-tuning length; the schedule's steps derive from them
-            and the size of ``data`` (``batch_size`` is ignored for datasets).
         exclude: layer names and/or layer classes to leave dense.
-        optimizer: a ``tf_keras`` optimizer; or ``learning_rate`` for Adam (default 1e-3).
-        loss, metrics: the hard-label loss (default sparse cross-entropy on logits) and metrics.
-        temperature, alpha: the Distiller's softening temperature and hard-label weight.
         log_dir: when given, TF-MOT's ``PruningSummaries`` log sparsity to TensorBoard there.
-        validation_data, verbose: as for ``fit``; ``verbose=1`` shows Keras progress bars.
+        fine_tune: a ``tfkd.compress.FineTune``; ``fine_tune_options`` (its fields:
+            ``epochs``, ``batch_size``, ``learning_rate``, ``temperature``, ``verbose``, ...)
+            override it. The schedule's steps derive from ``epochs``, ``batch_size`` and
+            the size of ``data``; the default learning rate is 1e-3.
 
     Raises:
         ValueError: for a ``target_sparsity``, ``schedule``, ``structure`` or ``exclude``
@@ -106,18 +97,17 @@ def prune(
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule={schedule!r} is invalid; expected one of {SCHEDULES}")
     target_sparsity = _check_sparsity(target_sparsity, structure)
-    epochs = fine_tune.check_positive_int(epochs, "epochs")
-    batch_size = fine_tune.check_positive_int(batch_size, "batch_size")
+    options = fine_tune_module.resolve(fine_tune, teacher, fine_tune_options)
     exclude = layers.check_exclude(exclude, model)
-    x, y = fine_tune.split(data, teacher)
+    x, y = fine_tune_module.split(data, options.teacher)
 
-    per_epoch = fine_tune.steps_per_epoch(x, batch_size)
-    total_steps = per_epoch * epochs
+    per_epoch = fine_tune_module.steps_per_epoch(x, options.batch_size)
+    total_steps = per_epoch * options.epochs
     kind = structure or schedule
     if total_steps < MIN_STEPS[kind]:
         raise ValueError(
             f"the {kind} pruning schedule needs at least {MIN_STEPS[kind]} training steps, but data gives "
-            f"{total_steps} ({per_epoch} per epoch x {epochs} epochs at batch_size={batch_size}); "
+            f"{total_steps} ({per_epoch} per epoch x {options.epochs} epochs at batch_size={options.batch_size}); "
             "pass more data or epochs, or a smaller batch_size"
         )
     if structure == "2:4":
@@ -126,36 +116,36 @@ def prune(
     else:
         wrap_options = {"pruning_schedule": pruning_schedule(schedule, target_sparsity, total_steps)}
 
-    def wrap(layer):
-        if layers.is_excluded(layer, exclude) or not layer.trainable_weights:
-            return layer
-        if not _prunable(layer):
-            raise layers.unsupported(layer, "pruning")
-        return tfmot.sparsity.keras.prune_low_magnitude(layer, **wrap_options)
-
-    wrapped = layers.rewrap(layers.copy_model(model), wrap)
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(
+        layers.copy_model(model), pruning_policy=_LeaveOut(exclude, wrap_options), **wrap_options
+    )
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
     if log_dir is not None:
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=str(log_dir)))
-    fine_tune.fit(
-        wrapped,
-        x,
-        y,
-        teacher=teacher,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        default_learning_rate=1e-3,
-        loss=loss,
-        metrics=metrics,
-        temperature=temperature,
-        alpha=alpha,
-        callbacks=callbacks,
-        validation_data=validation_data,
-        verbose=verbose,
-    )
+    fine_tune_module.fit(wrapped, x, y, options, default_learning_rate=1e-3, callbacks=callbacks)
     return tfmot.sparsity.keras.strip_pruning(wrapped)
+
+
+class _LeaveOut(tfmot.sparsity.keras.PruningPolicy):
+    """Prunes every layer with trainable weights except the excluded ones; names the first it cannot prune."""
+
+    def __init__(self, exclude, wrap_options):
+        self._exclude = exclude
+        self._wrap_options = wrap_options
+
+    def allow_pruning(self, layer):
+        return not layers.is_excluded(layer, self._exclude) and bool(layer.trainable_weights)
+
+    def ensure_model_supports_pruning(self, model):
+        for layer, _ in layers.leaf_layers(model):
+            if not self.allow_pruning(layer):
+                continue
+            # TF-MOT's public API has no "can this layer be pruned" query: its wrapper's
+            # constructor is the check (it builds nothing).
+            try:
+                tfmot.sparsity.keras.prune_low_magnitude(layer, **self._wrap_options)
+            except ValueError as e:
+                raise layers.unsupported(layer, "pruning") from e
 
 
 def _check_sparsity(target_sparsity, structure):
@@ -176,19 +166,3 @@ def _check_sparsity(target_sparsity, structure):
     ):
         raise ValueError(f"target_sparsity={target_sparsity!r} is invalid; expected a number in [0, 1)")
     return float(target_sparsity)
-
-
-def _prunable(layer):
-    prunable = tfmot.sparsity.keras.PrunableLayer
-    return (
-        isinstance(layer, prunable)
-        or hasattr(layer, "get_prunable_weights")
-        or _registry().supports(layer)
-    )
-
-
-def _registry():
-    # TF-MOT's public API has no "can this layer be pruned" query; its wrapper asks this registry.
-    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
-
-    return PruneRegistry

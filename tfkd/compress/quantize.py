@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from tfkd.compress import fine_tune, layers
+from tfkd.compress import fine_tune as fine_tune_module
+from tfkd.compress import layers
 
 SCHEMES = ("auto", "default", "prune_preserve", "cluster_preserve", "prune_cluster_preserve")
 # A model counts as sparse when this fraction of its kernel weights is exactly zero:
@@ -54,18 +55,11 @@ def quantize(
     model,
     data,
     teacher=None,
-    epochs=2,
+    epochs=None,
     scheme="auto",
-    batch_size=32,
     exclude=(),
-    optimizer=None,
-    learning_rate=None,
-    loss=None,
-    metrics=("accuracy",),
-    temperature=4.0,
-    alpha=0.1,
-    validation_data=None,
-    verbose=1,
+    fine_tune=None,
+    **fine_tune_options,
 ):
     """Quantization-aware training with TF-MOT; returns the QAT model.
 
@@ -80,13 +74,13 @@ def quantize(
         model: a built Sequential or functional ``tf_keras`` model (no nested models).
         data: as for ``tfkd.compress.prune``.
         teacher: a teacher as ``tfkd.Distiller`` takes it, or None for plain fine-tuning.
-        epochs: fine-tuning epochs.
+        epochs: fine-tuning epochs (default: ``fine_tune``'s, 2).
         scheme: "auto" (see ``choose_scheme``), "default" (8-bit QAT), "prune_preserve"
             (PQAT), "cluster_preserve" (CQAT) or "prune_cluster_preserve" (PCQAT).
-        batch_size, exclude, optimizer, learning_rate, loss, metrics, temperature, alpha,
-            validation_data, verbose: as for ``tfkd.compress.prune`` (default learning
-            rate 1e-4: QAT starts from trained weights and only adapts them to int8);
-            excluded layers are not annotated and get post-training ranges at conversion.
+        exclude: layer names and/or classes left unannotated; they get post-training
+            ranges at conversion.
+        fine_tune, fine_tune_options: as for ``tfkd.compress.prune`` (default learning
+            rate 1e-4: QAT starts from trained weights and only adapts them to int8).
 
     Example:
 
@@ -105,10 +99,11 @@ def quantize(
         )
     if scheme not in SCHEMES:
         raise ValueError(f"scheme={scheme!r} is invalid; expected one of {SCHEMES}")
-    epochs = fine_tune.check_positive_int(epochs, "epochs")
-    batch_size = fine_tune.check_positive_int(batch_size, "batch_size")
+    if epochs is not None:
+        fine_tune_options["epochs"] = epochs
+    options = fine_tune_module.resolve(fine_tune, teacher, fine_tune_options)
     exclude = layers.check_exclude(exclude, model)
-    x, y = fine_tune.split(data, teacher)
+    x, y = fine_tune_module.split(data, options.teacher)
     if scheme == "auto":
         scheme = choose_scheme(model)
         log.info("quantize: model %r gets the %r QAT scheme", model.name, scheme)
@@ -129,23 +124,7 @@ def quantize(
             qat = tfmot.quantization.keras.quantize_apply(annotated, _KeepWeightQuantizers(_scheme(scheme), annotated))
         except RuntimeError as e:
             raise _unsupported(e, model) from e
-    fine_tune.fit(
-        qat,
-        x,
-        y,
-        teacher=teacher,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        default_learning_rate=1e-4,
-        loss=loss,
-        metrics=metrics,
-        temperature=temperature,
-        alpha=alpha,
-        validation_data=validation_data,
-        verbose=verbose,
-    )
+    fine_tune_module.fit(qat, x, y, options, default_learning_rate=1e-4)
     if scheme in ("cluster_preserve", "prune_cluster_preserve"):
         return _with_default_quantizers(qat, annotated)
     return qat
@@ -248,7 +227,9 @@ def _scheme(name):
         return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
     if name == "prune_preserve":
         return tfmot.quantization.keras.collab_opts.Default8BitPrunePreserveQuantizeScheme()
-    # TF-MOT's public API exports only the prune-preserving collaborative scheme.
+    # The one module path outside TF-MOT's public API: 0.8 exports only the
+    # prune-preserving collaborative scheme (``collab_opts``), while the
+    # cluster-preserving one, which CQAT and PCQAT need, lives only here.
     from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
         default_8bit_cluster_preserve_quantize_scheme as cluster_preserve,
     )
