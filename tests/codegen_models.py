@@ -4,7 +4,7 @@ import numpy as np
 import tf_keras
 
 import tfkd
-from tfkd.codegen import read_graph
+from tfkd.model import quantize, read_model
 
 SEED = 0
 
@@ -23,13 +23,10 @@ def trained_digits_tflite(builder, epochs=1):
 
 def quantize_inputs(tflite_bytes, x):
     """Float inputs ``x`` as the model's int8 inputs (its input scale and zero point), one row each."""
-    graph = read_graph(tflite_bytes)
-    tensor = graph.tensors[graph.input]
-    q = np.round(np.asarray(x, np.float32) / tensor.scale) + tensor.zero_point
-    return np.clip(q, -128, 127).astype(np.int8).reshape(len(x), -1)
+    scale, zero_point = read_model(tflite_bytes).inputs[0].quantization
+    return quantize(x, scale, zero_point).reshape(len(x), -1)
 
 
 def random_int8_inputs(tflite_bytes, count, seed=SEED):
-    graph = read_graph(tflite_bytes)
     rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(count, graph.tensors[graph.input].size)).astype(np.int8)
+    return rng.integers(-128, 128, size=(count, read_model(tflite_bytes).inputs[0].elements)).astype(np.int8)

@@ -11,7 +11,8 @@ from tf_keras import layers
 import tfkd
 from codegen_models import SEED, quantize_inputs, random_int8_inputs
 from tfkd import cli
-from tfkd.codegen import compile_model, generate, host, planner, quantization, read_graph, reference
+from tfkd.codegen import compile_model, generate, host, planner, quantization, read_int8_model
+from tfkd.model import TflmRunner
 from tfkd.codegen.lowering import lower
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "gcc")) is None, reason="no host C compiler")
@@ -23,7 +24,7 @@ def _assert_bit_exact(tflite_bytes, inputs, out_dir, name="model"):
     summary = generate(tflite_bytes, out_dir, name=name)
     executable = host.compile_host(out_dir, name=name)
     ours = host.run_host(executable, inputs, summary["output_size"])
-    theirs = reference.tflm_outputs(tflite_bytes, inputs)
+    theirs = TflmRunner(tflite_bytes).run(inputs)
     mismatches = np.argwhere(ours != theirs)
     assert mismatches.size == 0, f"{len(mismatches)} bytes differ from TFLite Micro, first at {mismatches[0]}"
     return summary
@@ -115,7 +116,7 @@ def test_expected_operators_are_exercised():
     kinds = set()
     depth_multipliers = set()
     for builder in (_depthwise_stack, _residual, _pool_stack):
-        steps = lower(read_graph(_convert(builder(SEED), SEED)))
+        steps = lower(read_int8_model(_convert(builder(SEED), SEED)))
         kinds |= {s.kind for s in steps}
         depth_multipliers |= {s.params["depth_multiplier"] for s in steps if s.kind == "DEPTHWISE_CONV_2D"}
     assert {"ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "DEPTHWISE_CONV_2D", "CONV_2D"} <= kinds
@@ -124,7 +125,7 @@ def test_expected_operators_are_exercised():
 
 def test_memory_plan_shares_the_arena(cnn_student):
     tflite_bytes, _ = cnn_student
-    graph = read_graph(tflite_bytes)
+    graph = read_int8_model(tflite_bytes)
     steps = lower(graph)
     plan = planner.plan_memory(graph, steps)
     in_arena = [s.output for s in steps if s.function and isinstance(plan.place(s.output), int)]
@@ -135,7 +136,7 @@ def test_memory_plan_shares_the_arena(cnn_student):
         if step.function and isinstance(source, int) and isinstance(target, int):
             a, b = graph.tensors[step.args[0][1]].size, graph.tensors[step.output].size
             assert source + a <= target or target + b <= source
-    assert plan.place(graph.input) == "input" and plan.place(graph.output) == "output"
+    assert plan.place(graph.input_indices[0]) == "input" and plan.place(graph.output_indices[0]) == "output"
 
 
 def test_quantize_multiplier_matches_tflite_rules():

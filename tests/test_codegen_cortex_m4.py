@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tfkd.codegen import cortex_m4, generate, measure, read_graph, reference
+from tfkd.codegen import cortex_m4, generate, measure
+from tfkd.model import TflmRunner, read_model
 
 MISSING = cortex_m4.missing_tools()
 pytestmark = pytest.mark.skipif(
@@ -21,7 +22,7 @@ def test_qemu_outputs_equal_tflite_micro(fixture, request, tmp_path):
     summary = generate(tflite_bytes, tmp_path / "src")
     elf, _ = cortex_m4.build_image(str(tmp_path / "src"), samples, str(tmp_path / "build"))
     run = cortex_m4.run_image(elf, summary["output_size"])
-    expected = reference.tflm_outputs(tflite_bytes, samples)
+    expected = TflmRunner(tflite_bytes).run(samples)
     np.testing.assert_array_equal(run["outputs"], expected)
     # The predicted classes, as firmware would report them, agree as a consequence.
     np.testing.assert_array_equal(run["outputs"].argmax(axis=1), expected.argmax(axis=1))
@@ -35,8 +36,7 @@ def test_measure_reports_footprint_and_cost(cnn_student):
     assert 0 < m["stack_bytes"] < 4096
     assert 0 < m["flash_bytes"] < m["image_flash_bytes"]
     # Flash holds at least every filter byte and bias word of the model.
-    graph = read_graph(tflite_bytes)
-    weight_bytes = sum(t.data.nbytes for t in graph.tensors if t.data is not None and t.dtype in ("INT8", "INT32"))
+    weight_bytes = sum(t.data.nbytes for t in read_model(tflite_bytes).tensors if t.data is not None)
     assert m["flash_bytes"] > weight_bytes
     assert m["arena_bytes"] < m["tflm_arena_bytes"]
     assert m["instructions_per_inference"] > m["macs"] > 0

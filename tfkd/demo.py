@@ -232,13 +232,14 @@ def run(out_dir, dataset="digits", data_dir=None, fast=False, seed=0, log=print,
 
 def _tflm_predictions(int8_bytes, x_test, arena_size):
     from tfkd.export.arena import tflm_interpreter
+    from tfkd.model import quantize
 
     interpreter = tflm_interpreter(int8_bytes, arena_size)
     details = interpreter.get_input_details(0)
     scale, zero_point = details["quantization_parameters"]["scales"][0], details["quantization_parameters"]["zero_points"][0]
     predictions = []
     for sample in x_test:
-        quantized = np.clip(np.round(sample / scale + zero_point), -128, 127).astype(np.int8)
+        quantized = quantize(sample, scale, zero_point)
         interpreter.set_input(quantized[None], 0)
         interpreter.invoke()
         predictions.append(int(np.argmax(interpreter.get_output(0))))
@@ -253,11 +254,12 @@ def _codegen_footprint(int8_bytes, x_test, int8_report):
     if missing:
         return {"skipped": f"missing tools: {', '.join(missing)}"}
     from tfkd.export.arena import tflm_interpreter
+    from tfkd.model import quantize
 
     interpreter = tflm_interpreter(int8_bytes, export.arena_with_margin(int8_report["arena_bytes"]))
     quantization = interpreter.get_input_details(0)["quantization_parameters"]
     scale, zero_point = quantization["scales"][0], quantization["zero_points"][0]
-    samples = np.clip(np.round(x_test[:16] / scale + zero_point), -128, 127).astype(np.int8)
+    samples = quantize(x_test[:16], scale, zero_point)
     result = footprint.measure(int8_bytes, samples=samples)
     result.pop("outputs", None)
     return result

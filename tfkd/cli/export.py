@@ -89,7 +89,7 @@ def main(flag_values, args):
     import tfkd
     from tfkd.export import arena_with_margin, measure_arena, to_tflite, verify, write_c_arrays
     from tfkd.export.arduino import write_arduino_library
-    from tfkd.export.model_info import parse
+    from tfkd.model import read_model as parse
 
     (x_train, y_train), (x_test, y_test), class_names = tfkd.data.load(flag_values.data)
     labels = labels or class_names

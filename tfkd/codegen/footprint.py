@@ -19,7 +19,8 @@ import tempfile
 
 import numpy as np
 
-from tfkd.codegen import cortex_m4, generator, reference
+from tfkd.codegen import cortex_m4, generator
+from tfkd.model import TflmRunner
 
 DEFAULT_SAMPLES = 8
 SAMPLE_SEED = 0
@@ -89,7 +90,7 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
         result.update(
             tflite_bytes=len(tflite_bytes),
             tflm_arena_bytes=tflm_arena,
-            matches_tflm=bool(np.array_equal(run["outputs"], reference.tflm_outputs(tflite_bytes, samples))),
+            matches_tflm=bool(np.array_equal(run["outputs"], TflmRunner(tflite_bytes).run(samples))),
             ram_vs_tflm_arena=round(ram / tflm_arena, 3),
             flash_vs_tflite_bytes=round(result["flash_bytes"] / len(tflite_bytes), 3),
         )

@@ -5,7 +5,7 @@ import os
 import re
 
 from tfkd import files
-from tfkd.codegen import emitter, graph as graph_module, lowering, planner
+from tfkd.codegen import emitter, lowering, planner
 
 KERNEL_HEADER = "tfkd_kernels.h"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -26,7 +26,7 @@ def check_name(name):
 def compile_model(tflite_bytes, name="model"):
     """Returns ``(sources, summary)``: file name -> C text, and a summary dict of the generated code."""
     check_name(name)
-    graph = graph_module.read_graph(tflite_bytes)
+    graph = lowering.read_int8_model(tflite_bytes)
     steps = lowering.lower(graph)
     plan = planner.plan_memory(graph, steps)
     macs = sum(step.macs for step in steps)
@@ -38,7 +38,7 @@ def compile_model(tflite_bytes, name="model"):
     # Only the kernels this model calls, so that flash holds no unused code.
     for filename in sorted({lowering.KERNEL_SOURCES[step.kind] for step in steps} - {None}):
         sources[filename] = kernel_source(filename)
-    inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
+    inp, out = graph.tensors[graph.input_indices[0]], graph.tensors[graph.output_indices[0]]
     summary = {
         "name": name,
         "ops": [step.kind for step in steps],

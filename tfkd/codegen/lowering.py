@@ -10,11 +10,9 @@ needs to validate anything at run time.
 import dataclasses
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
-
 from tfkd.codegen import quantization
-
-_ACTIVATIONS = {code: name for name, code in vars(schema.ActivationFunctionType).items() if not name.startswith("_")}
+from tfkd.model import ModelError, read_model
+from tfkd.model.schema import ACTIVATION_NAMES as _ACTIVATIONS, schema
 
 # Kernel C sources (package data in tfkd/codegen/kernels) that each supported operator needs.
 KERNEL_SOURCES = {
@@ -54,44 +52,44 @@ def _describe(op):
 def _activation(op, code):
     name = _ACTIVATIONS.get(code, str(code))
     if name not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        raise ValueError(f"{_describe(op)} has fused activation {name}, which code generation does not support")
+        raise ModelError(f"{_describe(op)} has fused activation {name}, which code generation does not support")
     return name
 
 
 def _int8_activation(graph, op, index, role, rank=None):
     if index < 0:
-        raise ValueError(f"{_describe(op)} is missing its {role} tensor")
+        raise ModelError(f"{_describe(op)} is missing its {role} tensor")
     tensor = graph.tensors[index]
-    if tensor.dtype != "INT8":
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; only int8 tensors are supported")
-    if tensor.scales.size != 1:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is not per-tensor quantised")
+    if tensor.dtype != "int8":
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; only int8 tensors are supported")
+    if len(tensor.scales) != 1:
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} is not per-tensor quantised")
     if rank is not None and len(tensor.shape) != rank:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
     if rank == 4 and tensor.shape[0] != 1:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has batch {tensor.shape[0]}; only batch 1 is supported")
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} has batch {tensor.shape[0]}; only batch 1 is supported")
     return tensor
 
 
 def _constant(graph, op, index, role, dtype, rank):
     tensor = graph.tensors[index]
     if tensor.data is None:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is not a constant; only constant {role}s are supported")
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} is not a constant; only constant {role}s are supported")
     if tensor.dtype != dtype:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; expected {dtype}")
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} is {tensor.dtype}; expected {dtype}")
     if len(tensor.shape) != rank:
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
-    if dtype == "INT8" and np.any(tensor.zero_points != 0):
-        raise ValueError(f"{_describe(op)} {role} {tensor.name!r} has a nonzero zero point; int8 weights must be symmetric")
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} has shape {tensor.shape}; expected rank {rank}")
+    if dtype == "int8" and np.any(tensor.zero_points != 0):
+        raise ModelError(f"{_describe(op)} {role} {tensor.name!r} has a nonzero zero point; int8 weights must be symmetric")
     return tensor
 
 
 def _bias_arg(graph, op, output_depth):
     if len(op.inputs) < 3 or op.inputs[2] < 0:
         return ("null",)
-    bias = _constant(graph, op, op.inputs[2], "bias", "INT32", 1)
+    bias = _constant(graph, op, op.inputs[2], "bias", "int32", 1)
     if bias.shape[0] != output_depth:
-        raise ValueError(f"{_describe(op)} bias has {bias.shape[0]} values; expected {output_depth}")
+        raise ModelError(f"{_describe(op)} bias has {bias.shape[0]} values; expected {output_depth}")
     return ("tensor", bias.index)
 
 
@@ -113,14 +111,14 @@ def _padding_name(code):
         return "SAME"
     if code == schema.Padding.VALID:
         return "VALID"
-    raise ValueError(f"padding code {code} is invalid; expected SAME or VALID")
+    raise ModelError(f"padding code {code} is invalid; expected SAME or VALID")
 
 
 def _window(op, inp, out, filter_h, filter_w, o, dilation_h=1, dilation_w=1):
     """Checks the output size against TFLite's rule and returns the geometry fields of a params struct."""
     _padding_name(o.padding)
     if min(o.strideH, o.strideW, filter_h, filter_w, dilation_h, dilation_w) < 1:
-        raise ValueError(f"{_describe(op)} has a stride, window or dilation below 1")
+        raise ModelError(f"{_describe(op)} has a stride, window or dilation below 1")
     geometry = {}
     for axis, size, out_size, f, stride, dilation in (
         ("height", inp.shape[1], out.shape[1], filter_h, o.strideH, dilation_h),
@@ -128,7 +126,7 @@ def _window(op, inp, out, filter_h, filter_w, o, dilation_h=1, dilation_w=1):
     ):
         expected = _out_size(o.padding, size, f, stride, dilation)
         if expected != out_size:
-            raise ValueError(
+            raise ModelError(
                 f"{_describe(op)} output {axis} is {out_size}, but {_padding_name(o.padding)} padding "
                 f"of {size} by a window of {f} with stride {stride} gives {expected}"
             )
@@ -140,19 +138,19 @@ def _window(op, inp, out, filter_h, filter_w, o, dilation_h=1, dilation_w=1):
 def _conv_like(graph, op, depthwise):
     inp = _int8_activation(graph, op, op.inputs[0], "input", rank=4)
     out = _int8_activation(graph, op, op.outputs[0], "output", rank=4)
-    filt = _constant(graph, op, op.inputs[1], "filter", "INT8", 4)
+    filt = _constant(graph, op, op.inputs[1], "filter", "int8", 4)
     o = op.options
     in_depth, out_depth = inp.shape[3], out.shape[3]
     if depthwise:
         if filt.shape[0] != 1 or filt.shape[3] != out_depth or out_depth % in_depth:
-            raise ValueError(
+            raise ModelError(
                 f"{_describe(op)} filter shape {filt.shape} does not fit input depth {in_depth} and output depth {out_depth}"
             )
         _, filter_h, filter_w, _ = filt.shape
         depth_multiplier = out_depth // in_depth
     else:
         if filt.shape[0] != out_depth or filt.shape[3] != in_depth:
-            raise ValueError(
+            raise ModelError(
                 f"{_describe(op)} filter shape {filt.shape} does not fit input depth {in_depth} and output depth "
                 f"{out_depth} (grouped convolutions are not supported)"
             )
@@ -161,8 +159,8 @@ def _conv_like(graph, op, depthwise):
     dilation_h, dilation_w = o.dilationHFactor or 1, o.dilationWFactor or 1
     geometry = _window(op, inp, out, filter_h, filter_w, o, dilation_h, dilation_w)
     quantized_axis = 3 if depthwise else 0
-    if filt.scales.size > 1 and filt.quantized_dimension != quantized_axis:
-        raise ValueError(f"{_describe(op)} filter is quantised along axis {filt.quantized_dimension}; expected {quantized_axis}")
+    if len(filt.scales) > 1 and filt.quantized_dimension != quantized_axis:
+        raise ModelError(f"{_describe(op)} filter is quantised along axis {filt.quantized_dimension}; expected {quantized_axis}")
     multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, out_depth)
     low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
     params = dict(
@@ -186,17 +184,17 @@ def _conv_like(graph, op, depthwise):
 def _fully_connected(graph, op):
     inp = _int8_activation(graph, op, op.inputs[0], "input")
     out = _int8_activation(graph, op, op.outputs[0], "output")
-    filt = _constant(graph, op, op.inputs[1], "filter", "INT8", 2)
+    filt = _constant(graph, op, op.inputs[1], "filter", "int8", 2)
     o = op.options
     if o.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
-        raise ValueError(f"{_describe(op)} uses shuffled weights, which code generation does not support")
+        raise ModelError(f"{_describe(op)} uses shuffled weights, which code generation does not support")
     output_depth, accum_depth = filt.shape
     if inp.size % accum_depth:
-        raise ValueError(f"{_describe(op)} input of {inp.size} values is not a multiple of the filter depth {accum_depth}")
+        raise ModelError(f"{_describe(op)} input of {inp.size} values is not a multiple of the filter depth {accum_depth}")
     batches = inp.size // accum_depth
     if out.size != batches * output_depth:
-        raise ValueError(f"{_describe(op)} output has {out.size} values; expected {batches} x {output_depth}")
-    if filt.scales.size > 1:
+        raise ModelError(f"{_describe(op)} output has {out.size} values; expected {batches} x {output_depth}")
+    if len(filt.scales) > 1:
         multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, output_depth)
     else:
         # The per-tensor path of TFLite Micro derives its multiplier differently (float32 product).
@@ -221,7 +219,7 @@ def _pool(graph, op, average):
     out = _int8_activation(graph, op, op.outputs[0], "output", rank=4)
     o = op.options
     if inp.shape[3] != out.shape[3]:
-        raise ValueError(f"{_describe(op)} changes depth from {inp.shape[3]} to {out.shape[3]}")
+        raise ModelError(f"{_describe(op)} changes depth from {inp.shape[3]} to {out.shape[3]}")
     geometry = _window(op, inp, out, o.filterHeight, o.filterWidth, o)
     if average:
         # TFLite Micro fails at run time when a window lies wholly in the padding; refuse it here.
@@ -230,7 +228,7 @@ def _pool(graph, op, average):
             for i in range(out_size):
                 origin = i * geometry[f"stride_{axis}"] - geometry[f"pad_{axis}"]
                 if min(f, size - origin) - max(0, -origin) <= 0:
-                    raise ValueError(f"{_describe(op)} has an output {axis} position {i} whose window is all padding")
+                    raise ModelError(f"{_describe(op)} has an output {axis} position {i} whose window is all padding")
     low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
     params = dict(
         input_height=inp.shape[1], input_width=inp.shape[2], depth=inp.shape[3],
@@ -250,25 +248,25 @@ def _broadcast_strides(op, shape, out_shape):
         if padded[axis] == out_shape[axis]:
             strides[axis] = step if padded[axis] > 1 else 0
         elif padded[axis] != 1:
-            raise ValueError(f"{_describe(op)} cannot broadcast shape {tuple(shape)} to {tuple(out_shape)}")
+            raise ModelError(f"{_describe(op)} cannot broadcast shape {tuple(shape)} to {tuple(out_shape)}")
         step *= padded[axis]
     return strides
 
 
 def _add(graph, op):
     if len(op.inputs) != 2:
-        raise ValueError(f"{_describe(op)} has {len(op.inputs)} inputs; expected 2")
+        raise ModelError(f"{_describe(op)} has {len(op.inputs)} inputs; expected 2")
     inputs = []
     for k, index in enumerate(op.inputs):
         tensor = graph.tensors[index]
         if tensor.data is None:
             tensor = _int8_activation(graph, op, index, f"input {k + 1}")
-        elif tensor.dtype != "INT8" or tensor.scales.size != 1:
-            raise ValueError(f"{_describe(op)} constant input {tensor.name!r} is not per-tensor int8")
+        elif tensor.dtype != "int8" or len(tensor.scales) != 1:
+            raise ModelError(f"{_describe(op)} constant input {tensor.name!r} is not per-tensor int8")
         inputs.append(tensor)
     out = _int8_activation(graph, op, op.outputs[0], "output")
     if len(out.shape) > 4:
-        raise ValueError(f"{_describe(op)} output has rank {len(out.shape)}; at most 4 is supported")
+        raise ModelError(f"{_describe(op)} output has rank {len(out.shape)}; at most 4 is supported")
     out_shape = (1,) * (4 - len(out.shape)) + tuple(out.shape)
     strides = [_broadcast_strides(op, t.shape, out_shape) for t in inputs]
     (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
@@ -288,8 +286,30 @@ def _reshape(graph, op):
     inp = _int8_activation(graph, op, op.inputs[0], "input")
     out = _int8_activation(graph, op, op.outputs[0], "output")
     if inp.size != out.size:
-        raise ValueError(f"{_describe(op)} maps {inp.size} values onto {out.size}")
+        raise ModelError(f"{_describe(op)} maps {inp.size} values onto {out.size}")
     return Step(op, None, None, {}, [("tensor", inp.index)], out.index)
+
+
+def read_int8_model(tflite_bytes):
+    """:func:`tfkd.model.read_model`, plus the checks code generation needs before lowering anything."""
+    model = read_model(tflite_bytes)
+    if model.subgraph_count != 1:
+        raise ModelError(f"model has {model.subgraph_count} subgraphs; code generation supports exactly 1")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "code generation supports exactly one of each")
+    for role, tensor in (("input", model.inputs[0]), ("output", model.outputs[0])):
+        if tensor.dtype != "int8":
+            raise ModelError(f"model {role} {tensor.name!r} is {tensor.dtype.upper()}; code generation needs an int8 "
+                             f"{role} (convert with tfkd.export.to_tflite(..., io='int8'))")
+    float_ops = model.float_operators()
+    if float_ops:
+        named = ", ".join(f"{op.name} (operator #{op.index})" for op in float_ops[:5])
+        raise ModelError(f"model computes in float32 at {named}; code generation needs a full-int8 model "
+                         "(convert with tfkd.export.to_tflite)")
+    if not model.operators:
+        raise ModelError("model has no operators")
+    return model
 
 
 def lower(graph):
@@ -297,12 +317,12 @@ def lower(graph):
     steps = []
     for op in graph.operators:
         if op.kind not in KERNEL_SOURCES:
-            raise ValueError(
+            raise ModelError(
                 f"operator {op.kind} (operator #{op.index}) is not supported by tfkd codegen; "
                 f"supported: {', '.join(SUPPORTED_OPERATORS)}"
             )
         if len(op.outputs) != 1:
-            raise ValueError(f"{_describe(op)} has {len(op.outputs)} outputs; expected 1")
+            raise ModelError(f"{_describe(op)} has {len(op.outputs)} outputs; expected 1")
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             steps.append(_conv_like(graph, op, depthwise=op.kind == "DEPTHWISE_CONV_2D"))
         elif op.kind == "FULLY_CONNECTED":

@@ -11,6 +11,8 @@ strategy of TFLite Micro's GreedyMemoryPlanner).
 
 import dataclasses
 
+from tfkd.model import ModelError
+
 # Offsets are kept word aligned so that the arena can be read with wider loads later.
 ALIGNMENT = 4
 
@@ -34,13 +36,13 @@ def _align(n):
 
 def plan_memory(graph, steps):
     """Returns the :class:`MemoryPlan` of ``steps`` (from :func:`tfkd.codegen.lowering.lower`)."""
-    root = {graph.input: graph.input}
+    root = {graph.input_indices[0]: graph.input_indices[0]}
     first, last = {}, {}
     for i, step in enumerate(steps):
         for arg in step.args:
             if arg[0] == "tensor" and graph.tensors[arg[1]].data is None:
                 if arg[1] not in root:
-                    raise ValueError(
+                    raise ModelError(
                         f"{step.kind} (operator #{step.operator.index}) reads tensor "
                         f"{graph.tensors[arg[1]].name!r} before any operator writes it"
                     )
@@ -51,11 +53,11 @@ def plan_memory(graph, steps):
             root[step.output] = step.output
             first[step.output] = i
             last.setdefault(step.output, i)
-    if graph.output not in root:
-        raise ValueError(f"model output {graph.tensors[graph.output].name!r} is written by no operator")
-    output_root = root[graph.output]
-    places = {graph.input: "input"}
-    if output_root != graph.input:
+    if graph.output_indices[0] not in root:
+        raise ModelError(f"model output {graph.tensors[graph.output_indices[0]].name!r} is written by no operator")
+    output_root = root[graph.output_indices[0]]
+    places = {graph.input_indices[0]: "input"}
+    if output_root != graph.input_indices[0]:
         places[output_root] = "output"
     placed = []  # (offset, size, first, last)
     order = sorted((t for t in first if t not in places), key=lambda t: (-graph.tensors[t].size, first[t]))
@@ -71,4 +73,4 @@ def plan_memory(graph, steps):
     for alias, target in root.items():
         places[alias] = places[target]
     arena_size = max((offset + size for offset, size, _, _ in placed), default=0)
-    return MemoryPlan(arena_size, places, copy_input_to_output=output_root == graph.input)
+    return MemoryPlan(arena_size, places, copy_input_to_output=output_root == graph.input_indices[0])

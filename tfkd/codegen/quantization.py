@@ -10,25 +10,22 @@ import math
 
 import numpy as np
 
+from tfkd.model import ModelError, quantize, round_half_away
+
 INT8_MIN, INT8_MAX = -128, 127
 # TFLite Micro's int8 ADD scales both inputs up by 2**20 before rescaling them.
 ADD_LEFT_SHIFT = 20
-
-
-def _round_half_away(x):
-    """C's round(): halves go away from zero (numpy's round goes to even, which differs)."""
-    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def quantize_multiplier(real_multiplier):
     """Returns ``(multiplier, shift)`` with ``real ~= multiplier * 2**(shift - 31)``, multiplier in [2**30, 2**31)."""
     real_multiplier = float(real_multiplier)
     if not math.isfinite(real_multiplier) or real_multiplier < 0:
-        raise ValueError(f"requantisation multiplier {real_multiplier!r} is invalid; expected a finite value >= 0")
+        raise ModelError(f"requantisation multiplier {real_multiplier!r} is invalid; expected a finite value >= 0")
     if real_multiplier == 0.0:
         return 0, 0
     fraction, shift = math.frexp(real_multiplier)
-    fixed = _round_half_away(fraction * (1 << 31))
+    fixed = round_half_away(fraction * (1 << 31))
     if fixed == 1 << 31:
         fixed //= 2
         shift += 1
@@ -42,7 +39,7 @@ def per_channel_multipliers(input_scale, filter_scales, output_scale, channels):
     """CONV_2D / DEPTHWISE_CONV_2D / per-channel FULLY_CONNECTED: double(in) * double(filter) / double(out)."""
     filter_scales = np.asarray(filter_scales, dtype=np.float32)
     if filter_scales.size not in (1, channels):
-        raise ValueError(f"filter has {filter_scales.size} scales; expected 1 or {channels} (one per output channel)")
+        raise ModelError(f"filter has {filter_scales.size} scales; expected 1 or {channels} (one per output channel)")
     pairs = []
     for c in range(channels):
         scale = filter_scales[c if filter_scales.size > 1 else 0]
@@ -57,8 +54,8 @@ def per_tensor_fc_multiplier(input_scale, filter_scale, output_scale):
 
 
 def _quantize_float(value, scale, zero_point):
-    # TFLite Micro divides in float32 and rounds half away from zero.
-    return zero_point + int(_round_half_away(float(np.float32(value) / np.float32(scale))))
+    # TFLite Micro divides in float32 and rounds half away from zero, unclamped (the caller clamps).
+    return int(quantize(value, scale, zero_point, np.int32))
 
 
 def activation_range(activation, output_scale, output_zero_point):
@@ -73,7 +70,7 @@ def activation_range(activation, output_scale, output_zero_point):
         low = max(low, _quantize_float(-1.0, output_scale, output_zero_point))
         high = min(high, _quantize_float(1.0, output_scale, output_zero_point))
     elif activation != "NONE":
-        raise ValueError(f"fused activation {activation} is not supported; expected NONE, RELU, RELU6 or RELU_N1_TO_1")
+        raise ModelError(f"fused activation {activation} is not supported; expected NONE, RELU, RELU6 or RELU_N1_TO_1")
     return low, high
 
 

@@ -21,18 +21,14 @@ import tempfile
 
 import numpy as np
 
-from tfkd.export.model_info import check_flatbuffer
+from tfkd.model import TflmRunner, check_flatbuffer
+from tfkd.model.runners import TFLM_ARENA_FLOOR as ARENA_FLOOR
 
 ARENA_RESOLUTION = 16
 ARENA_START = 1024
 ARENA_LIMIT = 64 * 1024 * 1024
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
-# TFLite Micro places its own allocator in the arena; the Python wrapper crashes
-# (segmentation fault) instead of failing when the arena cannot hold it (below about
-# 460 bytes on a 64-bit host), so interpreters built in this process get at least this.
-ARENA_FLOOR = 768
-
 # Each probe runs in a child process: after a failed allocation the tflite-micro
 # wrapper leaves corrupted heap state behind, and a later interpreter in the same
 # process can crash. A child answers "1" (fits) or "0" per arena size read from stdin
@@ -57,11 +53,7 @@ for line in sys.stdin:
 
 def tflm_interpreter(tflite_bytes, arena_size):
     """A TFLite Micro interpreter for ``tflite_bytes`` with an arena of ``arena_size`` bytes."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    if int(arena_size) < ARENA_FLOOR:
-        raise ValueError(f"arena_size={arena_size} is too small; expected at least {ARENA_FLOOR} bytes")
-    return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=int(arena_size))
+    return TflmRunner(tflite_bytes, arena_size).interpreter
 
 
 class _Prober:

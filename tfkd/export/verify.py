@@ -13,39 +13,8 @@ Micro should differ by at most 1 LSB (rounding) and never in the top class.
 
 import numpy as np
 
-from tfkd.export.arena import arena_with_margin, measure_arena, tflm_interpreter
-from tfkd.export.model_info import parse
-
-
-def _quantize(x, quantization):
-    scale, zero_point = quantization
-    return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-
-
-class _LiteRT:
-    def __init__(self, tflite_bytes, reference_kernels):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
-        self._interpreter = Interpreter(model_content=tflite_bytes, experimental_op_resolver_type=resolver)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, sample):
-        self._interpreter.set_tensor(self._input, sample)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output)[0].copy()
-
-
-class _TFLiteMicro:
-    def __init__(self, tflite_bytes, arena_size):
-        self._interpreter = tflm_interpreter(tflite_bytes, arena_size)
-
-    def __call__(self, sample):
-        self._interpreter.set_input(sample, 0)
-        self._interpreter.invoke()
-        return np.array(self._interpreter.get_output(0)[0])
+from tfkd.export.arena import arena_with_margin, measure_arena
+from tfkd.model import LiteRTRunner, ModelError, TflmRunner, quantize, read_model
 
 
 def _check_inputs(info, x, y):
@@ -88,30 +57,31 @@ def verify(tflite_bytes, x, y=None, reference=None, arena_size=None):
     ``float_max_abs_diff`` (TFLite Micro vs ``reference``, ``None`` without it);
     ``tflm_arena_size`` (the arena TFLite Micro ran with); ``input_dtype``; ``output_scale`` and ``output_zero_point``.
     """
-    info = parse(tflite_bytes)
+    info = read_model(tflite_bytes)
     x, y = _check_inputs(info, x, y)
     tflite_bytes = bytes(tflite_bytes)
     input_tensor, output_tensor = info.inputs[0], info.outputs[0]
     output_quantization = info.int8_quantization(output_tensor)
     if output_quantization is None:
-        raise ValueError(
+        raise ModelError(
             f"output tensor {output_tensor.name!r} ({output_tensor.dtype}) has no int8 quantization; "
             "expected a full-integer model from tfkd.export.to_tflite"
         )
     int8_input = input_tensor.dtype == "int8"
     if int8_input:
-        samples = _quantize(x, input_tensor.quantization)
+        samples = quantize(x, *input_tensor.quantization)
     elif input_tensor.dtype == "float32":
         samples = x
     else:
-        raise ValueError(f"model input is {input_tensor.dtype}; expected int8 or float32")
-    arena_size = arena_size or arena_with_margin(measure_arena(tflite_bytes))
+        raise ModelError(f"model input is {input_tensor.dtype}; expected int8 or float32")
+    # LiteRT first: it verifies the flatbuffer and prepares every kernel before TFLite Micro, which trusts the file.
     runtimes = {
-        "litert": _LiteRT(tflite_bytes, reference_kernels=True),
-        "litert_default": _LiteRT(tflite_bytes, reference_kernels=False),
-        "tflm": _TFLiteMicro(tflite_bytes, arena_size),
+        "litert": LiteRTRunner(tflite_bytes, reference_kernels=True),
+        "litert_default": LiteRTRunner(tflite_bytes, reference_kernels=False),
     }
-    raw = {name: np.stack([run(sample[None]) for sample in samples]) for name, run in runtimes.items()}
+    arena_size = arena_size or arena_with_margin(measure_arena(tflite_bytes))
+    runtimes["tflm"] = TflmRunner(tflite_bytes, arena_size)
+    raw = {name: runner.run(samples) for name, runner in runtimes.items()}
 
     scale, zero_point = output_quantization
     if output_tensor.dtype == "int8":
@@ -120,7 +90,7 @@ def verify(tflite_bytes, x, y=None, reference=None, arena_size=None):
     else:
         # Float outputs are dequantized int8 values; dividing by the scale recovers the steps exactly.
         dequantized = {name: out.astype(np.float64) for name, out in raw.items()}
-        steps = {name: np.round(d / scale).astype(np.int32) + zero_point for name, d in dequantized.items()}
+        steps = {name: quantize(d, scale, zero_point).astype(np.int32) for name, d in dequantized.items()}
     top1 = {name: np.argmax(d, axis=-1) for name, d in dequantized.items()}
 
     result = {

@@ -1,0 +1,48 @@
+"""The generated C behind :class:`tfkd.model.Runner`: on the host compiler, or on a Cortex-M4 in QEMU."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from tfkd.codegen import cortex_m4, generator, host
+from tfkd.model import Runner
+
+
+class _GeneratedRunner(Runner):
+    def __init__(self, tflite_bytes, name="model"):
+        self._sources, self.summary = generator.compile_model(tflite_bytes, name)
+        self._name = name
+        self.input_shape = (1, self.summary["input_size"])
+
+    def _write(self, directory):
+        source_dir = os.path.join(directory, "src")
+        os.makedirs(source_dir, exist_ok=True)
+        for filename, text in self._sources.items():
+            with open(os.path.join(source_dir, filename), "w", encoding="utf-8") as f:
+                f.write(text)
+        return source_dir
+
+
+class HostRunner(_GeneratedRunner):
+    """Compiles the generated C once with the host compiler (``$CC`` or gcc, strict C99 -Werror)."""
+
+    def __init__(self, tflite_bytes, name="model"):
+        super().__init__(tflite_bytes, name)
+        self._directory = tempfile.TemporaryDirectory(prefix="tfkd-host-")
+        self._executable = host.compile_host(self._write(self._directory.name), name=name)
+
+    def run(self, samples):
+        rows = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)
+        return host.run_host(self._executable, rows, self.summary["output_size"])
+
+
+class QemuRunner(_GeneratedRunner):
+    """Builds the generated C with the samples into a Cortex-M4 image and runs it in QEMU (one image per call)."""
+
+    def run(self, samples):
+        rows = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)
+        with tempfile.TemporaryDirectory(prefix="tfkd-qemu-") as directory:
+            elf, _ = cortex_m4.build_image(self._write(directory), rows, os.path.join(directory, "build"), self._name)
+            self.last_run = cortex_m4.run_image(elf, self.summary["output_size"])
+        return self.last_run["outputs"]
