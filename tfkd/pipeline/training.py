@@ -1,0 +1,191 @@
+"""The training stages: Data, Teacher, Scratch, Distil (and Given, for a model made elsewhere).
+
+They call ``tfkd.recipes``, where the training itself lives; a stage adds the
+accounting (test accuracy, sizes, the history for the training curves).
+"""
+
+import dataclasses
+import gzip
+import os
+
+import numpy as np
+
+from tfkd import recipes
+from tfkd.pipeline.stage import Stage, hash_arrays, hash_model
+
+
+@dataclasses.dataclass
+class DataResult:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def validation(self):
+        return (self.x_test, self.y_test)
+
+
+class Data(Stage):
+    """Loads a dataset with ``tfkd.data.load``; its fingerprint is the arrays' content."""
+
+    name = "data"
+    cached = False
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        dataset: str = "digits"
+        data_dir: str = None
+
+    Result = DataResult
+
+    def run(self, context):
+        from tfkd import data
+
+        (x, y), (x_test, y_test), names = data.load(self.config.dataset, data_dir=self.config.data_dir)
+        return DataResult(os.fspath(self.config.dataset), x, y, x_test, y_test, list(names))
+
+    def content_fingerprint(self, result):
+        return hash_arrays(result.x, result.y, result.x_test, result.y_test, np.array(result.class_names))
+
+    def note(self, result):
+        return f"{len(result.x)} training and {len(result.x_test)} test samples, {result.num_classes} classes"
+
+    def report(self, result):
+        return {"name": result.name, "train_samples": int(len(result.x)), "test_samples": int(len(result.x_test)),
+                "classes": result.num_classes, "class_names": list(result.class_names),
+                "input_shape": list(result.x.shape[1:])}
+
+
+@dataclasses.dataclass
+class ModelResult:
+    """A trained float model with its test accuracy and sizes."""
+
+    model: object
+    accuracy: float
+    params: int
+    fp32_bytes: int
+    gzip_bytes: int
+    history: dict = None
+
+
+def model_result(model, data, history=None):
+    params = model.count_params()
+    return ModelResult(model, recipes.accuracy(model, data.x_test, data.y_test), params, 4 * params,
+                       gzip_weight_bytes(model), history.history if history is not None else None)
+
+
+def gzip_weight_bytes(model):
+    """gzip -9 size of a model's float32 weights: the size pruning and clustering reduce."""
+    weights = b"".join(np.asarray(w, dtype=np.float32).tobytes() for w in model.get_weights())
+    return len(gzip.compress(weights, 9))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe and its seed."""
+
+    recipe: recipes.Recipe = recipes.FULL
+    seed: int = 0
+
+
+class Teacher(Stage):
+    """The reference teacher for the data (``recipes.train_teacher``). Inputs: ``data``."""
+
+    name = "teacher"
+    Config = TrainConfig
+    Result = ModelResult
+
+    def run(self, context):
+        data = self.inputs["data"]
+        model, history = recipes.train_teacher(data.x, data.y, data.num_classes, self.config.recipe,
+                                               self.config.seed, data.validation, context.verbose)
+        return model_result(model, data, history)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f}, {result.params} params"
+
+    def report(self, result):
+        return {"accuracy": result.accuracy, "params": result.params, "fp32_bytes": result.fp32_bytes,
+                "gzip_bytes": result.gzip_bytes}
+
+
+class Scratch(Stage):
+    """The baseline: the reference student on labels alone (``recipes.train_scratch``). Inputs: ``data``."""
+
+    name = "student_scratch"
+    Config = TrainConfig
+    Result = ModelResult
+
+    def run(self, context):
+        data = self.inputs["data"]
+        model, history = recipes.train_scratch(data.x, data.y, data.num_classes, self.config.recipe,
+                                               self.config.seed, data.validation, context.verbose)
+        return model_result(model, data, history)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f}"
+
+    def report(self, result):
+        return {"accuracy": result.accuracy, "params": result.params}
+
+
+class Distil(Stage):
+    """The reference student taught by the teacher (``recipes.distil``). Inputs: ``data``, ``teacher``."""
+
+    name = "student_distilled"
+    Config = TrainConfig
+    Result = ModelResult
+
+    def run(self, context):
+        data, teacher = self.inputs["data"], self.inputs["teacher"]
+        distiller, history = recipes.distil(teacher.model, data.x, data.y, data.num_classes, self.config.recipe,
+                                            self.config.seed, data.validation, context.verbose)
+        return model_result(distiller.student, data, history)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f}"
+
+    def report(self, result):
+        return {"accuracy": result.accuracy, "params": result.params, "fp32_bytes": result.fp32_bytes,
+                "gzip_bytes": result.gzip_bytes}
+
+
+class Given(Stage):
+    """A model made outside the pipeline, in memory (``model=``) or in a file (``path=``).
+
+    Inputs: ``data`` (for its accuracy). Its fingerprint is the model's architecture and weights.
+    """
+
+    name = "model"
+    cached = False
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        path: str = None
+
+    Result = ModelResult
+
+    def __init__(self, config=None, *, model=None, name=None, **inputs):
+        super().__init__(config, name=name, **inputs)
+        if (model is None) == (self.config.path is None):
+            raise ValueError("Given needs exactly one of model= or Config(path=)")
+        self._model = model
+
+    def run(self, context):
+        from tfkd.saving import load_model
+
+        model = self._model if self._model is not None else load_model(self.config.path)
+        return model_result(model, self.inputs["data"])
+
+    def content_fingerprint(self, result):
+        return hash_model(result.model)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f}, {result.params} params"
