@@ -3,7 +3,8 @@
 The Distiller keeps both as variables, so these callbacks change them inside compiled
 (even XLA-compiled) training without retracing. Current values are logged as the
 ``alpha`` and ``temperature`` metrics. Learned uncertainty weighting of the terms is
-``Distiller(loss_weighting="uncertainty")``; down-weighting samples the teacher gets
+``Distiller(loss_weighting="uncertainty")``, which replaces alpha (alpha schedules then
+raise a ValueError); down-weighting samples the teacher gets
 wrong is ``Distiller(teacher_error_weight=...)``.
 
 Example:
@@ -49,6 +50,11 @@ class _ParameterCallback(tf_keras.callbacks.Callback):
         variable = getattr(self.model, self.parameter, None)
         if variable is None or not hasattr(variable, "assign"):
             raise ValueError(f"{type(self).__name__} needs a tfkd.Distiller; got {type(self.model).__name__}")
+        if self.parameter == "alpha" and getattr(self.model, "loss_weighting", None) == "uncertainty":
+            raise ValueError(
+                f"{type(self).__name__}('alpha') has no effect with loss_weighting='uncertainty': the learned "
+                "weights replace alpha; schedule the temperature instead or use loss_weighting='fixed'"
+            )
         return variable
 
 

@@ -6,11 +6,20 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfkd import augment as tfkd_augment
 from tfkd import losses as tfkd_losses
-from tfkd.distiller_data import CACHE_KEY, first_batch, teacher_output_cache
+from tfkd.distiller_data import (
+    check_ratio,
+    check_unlabelled,
+    first_batch,
+    labelled_and_unlabelled,
+    teacher_output_cache,
+    unpack_inputs,
+)
 from tfkd.teachers import Teacher
 
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+DEFAULT_ALPHA = 0.1
 
 
 def _metric_name(term):
@@ -21,9 +30,19 @@ class Distiller(tf_keras.Model):
     """Trains ``student`` on hard labels and on what ``teacher`` knows, with plain ``fit``.
 
     The loss is ``alpha * hard + (1 - alpha) * (distillation + sum of weighted feature
-    terms)``; without labels (``fit(x)``) only the distillation terms train. Only the
+    terms)``; without labels (``fit(x)``) only the distillation terms train, and
+    ``fit(x, y, unlabelled=u)`` mixes both kinds of sample in every batch. Only the
     student's weights and the adapters of feature terms change; teachers run with
-    ``training=False``. Losses are reduced over the global batch, so the Distiller
+    ``training=False``.
+
+    Consistent teaching (Beyer et al., CVPR 2022): with ``augment``, ``mixup`` or
+    ``cutmix`` each training batch is transformed once, then the same batch goes to
+    every teacher and to the student, so the distillation targets are the teachers'
+    outputs on exactly what the student sees. Evaluation and prediction never augment.
+    Under mixing, the hard-label term of a sample mixed from a and b with weight lam is
+    ``lam * loss(y_a) + (1 - lam) * loss(y_b)``, for sparse and one-hot labels alike;
+    lam is drawn per batch and folded into [0.5, 1], and training accuracy is measured
+    against y_a. Losses are reduced over the global batch, so the Distiller
     trains under ``tf.distribute.MirroredStrategy`` and ``MultiWorkerMirroredStrategy``.
     ``alpha`` and ``temperature`` are variables: the schedules in ``tfkd.callbacks``
     change them inside compiled training without retracing.
@@ -37,10 +56,19 @@ class Distiller(tf_keras.Model):
         feature_losses: feature terms (``FeatureHint``, ``AttentionTransfer``) on the first teacher.
         teacher_weights: one weight per teacher for the ensemble (default: equal).
         cache_teacher: compute each training sample's teacher outputs once, before the first
-            epoch; invalid with random augmentation (the cached outputs would belong to other inputs).
-        loss_weighting: "fixed" (alpha) or "uncertainty" (learned, Kendall et al. 2018).
+            epoch; invalid with ``augment``, ``mixup`` and ``cutmix`` (the cached outputs would
+            belong to other inputs).
+        loss_weighting: "fixed" (alpha) or "uncertainty" (learned, Kendall et al. 2018); the
+            learned weights replace alpha, so "uncertainty" rejects a non-default alpha and
+            alpha schedules.
         teacher_error_weight: factor in [0, 1] on the distillation terms of samples the teacher
             classifies wrongly (1 keeps them, 0 drops them); needs labels.
+        augment: applied to every training batch before the teachers and the student see it: a
+            ``tf_keras`` layer (called with ``training=True``), e.g. ``tfkd.augment.images(...)``,
+            or any callable on a batch that keeps its shape. None: no augmentation.
+        mixup: Beta parameter of MixUp (Zhang et al. 2018), 0 for off; about 0.2 to 1 is usual.
+        cutmix: Beta parameter of CutMix (Yun et al. 2019) for image batches, 0 for off; with
+            both > 0 each batch uses one of the two, with equal chance.
 
     Example:
 
@@ -67,6 +95,9 @@ class Distiller(tf_keras.Model):
         cache_teacher=False,
         loss_weighting="fixed",
         teacher_error_weight=1.0,
+        augment=None,
+        mixup=0.0,
+        cutmix=0.0,
         name="distiller",
         **kwargs,
     ):
@@ -80,6 +111,23 @@ class Distiller(tf_keras.Model):
         _check_number(teacher_error_weight, "teacher_error_weight", low=0.0, high=1.0)
         if loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(f"loss_weighting={loss_weighting!r} is invalid; expected one of {LOSS_WEIGHTINGS}")
+        if loss_weighting == "uncertainty" and alpha != DEFAULT_ALPHA:
+            raise ValueError(
+                f"alpha={alpha!r} has no effect with loss_weighting='uncertainty': the learned weights replace "
+                f"alpha; leave alpha at {DEFAULT_ALPHA} or use loss_weighting='fixed'"
+            )
+        if augment is not None and not callable(augment):
+            raise ValueError(
+                f"augment={augment!r} is invalid; expected a tf_keras layer such as tfkd.augment.images(...), "
+                "a callable on a batch, or None"
+            )
+        _check_number(mixup, "mixup", low=0.0)
+        _check_number(cutmix, "cutmix", low=0.0)
+        if cache_teacher and (augment is not None or mixup or cutmix):
+            raise ValueError(
+                "cache_teacher=True cannot be combined with augment, mixup or cutmix: the cached teacher "
+                "outputs would belong to other inputs than the transformed batches; set cache_teacher=False"
+            )
         sources = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
         if not sources:
             raise ValueError("teacher=[] is invalid; expected a teacher or a non-empty list of teachers")
@@ -107,12 +155,21 @@ class Distiller(tf_keras.Model):
         self.cache_teacher = bool(cache_teacher)
         self.loss_weighting = loss_weighting
         self.teacher_error_weight = float(teacher_error_weight)
+        self.augment = augment
+        self.mixup = float(mixup)
+        self.cutmix = float(cutmix)
 
         scalar = dict(trainable=False, dtype=tf.float32, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.temperature = tf.Variable(float(temperature), name="temperature", **scalar)
         self.alpha = tf.Variable(float(alpha), name="alpha", **scalar)
         # 0 during the hint-only stage of FeatureHint(hint_epochs=N), 1 afterwards.
         self.output_stage = tf.Variable(1.0, name="output_stage", **scalar)
+        # The first non-finite loss, recorded inside the graph and read once per epoch by _NanGuard.
+        self._non_finite_step = tf.Variable(
+            tf.constant(-1, tf.int64), name="non_finite_step", trainable=False,
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        self._non_finite_loss = tf.Variable(0.0, name="non_finite_loss", **scalar)
 
         self._term_names = ["student_loss"]
         if distillation_loss is not None:
@@ -167,12 +224,38 @@ class Distiller(tf_keras.Model):
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, unlabelled=None,
+            unlabelled_ratio=None, **kwargs):
+        """Like ``Model.fit``, plus unlabelled transfer data mixed into every batch.
+
+        With ``unlabelled`` (NumPy arrays, or a ``tf.data.Dataset`` of input batches, of the
+        same shape and dtype as ``x``), every batch holds labelled samples of ``x``/``y``
+        and unlabelled ones in the ratio ``unlabelled_ratio`` (unlabelled per labelled; by
+        default the ratio of the two set sizes). The hard-label loss and the label metrics
+        see the labelled samples only, averaged over them; the distillation terms see all.
+        One epoch is as many steps as it takes to see every labelled and every unlabelled
+        sample at least once: the smaller share of the two repeats, reshuffled (arrays)
+        or re-iterated (datasets, which keep their own order). ``x`` may be arrays with
+        ``y`` or a dataset of ``(x, y)`` batches; the batch size is ``batch_size``, else
+        that of the dataset, else 32.
+        """
+        ratio = check_ratio(unlabelled_ratio)
+        if ratio is not None and unlabelled is None:
+            raise ValueError(f"unlabelled_ratio={unlabelled_ratio!r} needs unlabelled inputs: pass unlabelled=...")
+        if unlabelled is not None:
+            check_unlabelled(x, unlabelled)
         self._prepare(x, y)
-        callbacks = list(callbacks or [])
-        callbacks += [_StageSwitch(), _NanGuard()]
+        # The NaN guard goes first so that no later callback (a checkpoint) sees a broken epoch.
+        callbacks = [_NanGuard(), *(callbacks or []), _StageSwitch()]
         if self.cache_teacher:
             x, y, batch_size = teacher_output_cache(self, x, y, batch_size, kwargs)
+            if unlabelled is not None:
+                unlabelled, _, _ = teacher_output_cache(self, unlabelled, None, batch_size, kwargs)
+        if unlabelled is not None:
+            shuffle = kwargs.pop("shuffle", True)
+            sample_weight = kwargs.pop("sample_weight", None)
+            x, _ = labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample_weight)
+            y, batch_size = None, None
         return super().fit(x=x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -188,19 +271,35 @@ class Distiller(tf_keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        inputs, cached, labelled = unpack_inputs(x)
+        if self.augment is not None:
+            if isinstance(self.augment, tf_keras.layers.Layer):
+                inputs = self.augment(inputs, training=True)
+            else:
+                inputs = self.augment(inputs)
+        mixing = None
+        if self.mixup or self.cutmix:
+            inputs, lam, permutation = tfkd_augment.mix(inputs, self.mixup, self.cutmix)
+            mixing = (lam, permutation)
         with tf.GradientTape() as tape:
-            total, values, student_outputs = self._compute_losses(x, y, sample_weight, training=True)
+            total, values, counts, student_outputs = self._compute_losses(
+                inputs, cached, y, sample_weight, labelled, mixing, training=True
+            )
         variables = self.trainable_variables_to_update()
         gradients = tape.gradient(total, variables)
         self.optimizer.apply_gradients(
             (g, v) for g, v in zip(gradients, variables) if g is not None
         )
-        return self._update_metrics(values, y, student_outputs, sample_weight)
+        self._record_non_finite(total)
+        return self._update_metrics(values, counts, y, student_outputs, sample_weight, labelled)
 
     def test_step(self, data):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
-        _, values, student_outputs = self._compute_losses(x, y, sample_weight, training=False)
-        return self._update_metrics(values, y, student_outputs, sample_weight)
+        inputs, cached, labelled = unpack_inputs(x)
+        _, values, counts, student_outputs = self._compute_losses(
+            inputs, cached, y, sample_weight, labelled, None, training=False
+        )
+        return self._update_metrics(values, counts, y, student_outputs, sample_weight, labelled)
 
     # -- internals --------------------------------------------------------------------
 
@@ -232,7 +331,35 @@ class Distiller(tf_keras.Model):
                 term.build_for(teacher_shapes, student_shapes)
         if self.teacher_error_weight < 1.0 and by is None:
             raise ValueError("teacher_error_weight < 1 needs labels to tell when the teacher is wrong")
+        self._check_transforms(bx)
         self._prepared = True
+
+    def _check_transforms(self, bx):
+        """Runs augment and mixing on the first batch, so unsuitable inputs fail before training."""
+        if self.augment is None and not self.mixup and not self.cutmix:
+            return
+        if not isinstance(bx, (np.ndarray, tf.Tensor)):
+            raise ValueError(
+                f"augment, mixup and cutmix need a single input tensor per batch; got {type(bx).__name__}"
+            )
+        batch = tf.convert_to_tensor(bx)
+        if self.augment is not None:
+            with self.distribute_strategy.scope():
+                if isinstance(self.augment, tf_keras.layers.Layer):
+                    augmented = self.augment(batch, training=True)
+                else:
+                    augmented = self.augment(batch)
+            if tuple(augmented.shape) != tuple(batch.shape):
+                raise ValueError(
+                    f"augment must keep the batch shape; it turned {tuple(batch.shape)} into {tuple(augmented.shape)}"
+                )
+        if self.mixup and not batch.dtype.is_floating:
+            raise ValueError(f"mixup={self.mixup} needs floating-point inputs; got {batch.dtype.name}")
+        if self.cutmix and batch.shape.rank != 4:
+            raise ValueError(
+                f"cutmix={self.cutmix} needs a batch of images of rank 4 (batch, height, width, channels); "
+                f"got inputs of shape {tuple(batch.shape)}"
+            )
 
     def _teacher_feature_names(self):
         return sorted({t for term in self.feature_losses for t, _ in term.pairs})
@@ -252,10 +379,12 @@ class Distiller(tf_keras.Model):
         results = self._student_with_features(x, training=training)
         return results[0], dict(zip(names, results[1:]))
 
-    def _compute_losses(self, x, y, sample_weight, training):
-        cached = None
-        if isinstance(x, dict) and CACHE_KEY in x:
-            cached, x = x[CACHE_KEY], x["inputs"]
+    def _compute_losses(self, x, cached, y, sample_weight, labelled, mixing, training):
+        """Total loss, per-term batch means (and, for the hard term, its labelled count), outputs.
+
+        ``labelled`` is None when every sample has a label, else 1/0 per sample;
+        ``mixing`` is None or ``(lam, permutation)`` of the mixed batch.
+        """
         student_outputs, student_features = self._student_forward(x, training=training)
         if cached is not None:
             teacher_outputs, teacher_features = list(cached["outputs"]), dict(cached["features"])
@@ -265,69 +394,105 @@ class Distiller(tf_keras.Model):
         teacher_features = {k: tf.stop_gradient(v) for k, v in teacher_features.items()}
 
         batch = tf.shape(tf.nest.flatten(student_outputs)[0])[0]
-        weights = tf.ones([batch], tf.float32)
-        if sample_weight is not None:
-            weights = tf.reshape(tf.cast(sample_weight, tf.float32), [batch])
+        weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, tf.float32), [batch])
+        hard_weights = _times(weights, labelled)
+        distill_weights = weights
+        if mixing is not None and weights is not None:
+            lam, permutation = mixing
+            distill_weights = lam * weights + (1.0 - lam) * tf.gather(weights, permutation)
 
         per_sample = {}
         if y is not None and self._hard_loss is not None:
-            per_sample["student_loss"] = _per_sample_loss(self._hard_loss, y, student_outputs)
-        distill_weights = weights
+            hard = _times(_per_sample_loss(self._hard_loss, y, student_outputs), hard_weights)
+            if mixing is not None:
+                lam, permutation = mixing
+                other = _per_sample_loss(self._hard_loss, tf.gather(y, permutation), student_outputs)
+                other_weights = None if hard_weights is None else tf.gather(hard_weights, permutation)
+                hard = lam * hard + (1.0 - lam) * _times(other, other_weights)
+            per_sample["student_loss"] = hard
         if y is not None and self.teacher_error_weight < 1.0 and self.distillation_loss is not None:
             predicted = self.distillation_loss.teacher_predictions(teacher_outputs, self._teachers.weights)
             correct = tf.equal(predicted, tf.reshape(tf.cast(y, tf.int64), [-1]))
-            distill_weights = weights * tf.where(correct, 1.0, self.teacher_error_weight)
+            if labelled is not None:
+                correct |= labelled == 0.0  # no label: nothing to call the teacher wrong against
+            distill_weights = _times(distill_weights, tf.where(correct, 1.0, self.teacher_error_weight))
+        # Labels name the target class of DKD; mixed or missing labels leave it to the teachers.
+        term_labels = y if labelled is None and mixing is None else None
         if self.distillation_loss is not None:
-            per_sample["distillation_loss"] = self.distillation_loss.per_sample(
-                y, teacher_outputs, student_outputs, self.temperature, self._teachers.weights
-            )
+            per_sample["distillation_loss"] = _times(self.distillation_loss.per_sample(
+                term_labels, teacher_outputs, student_outputs, self.temperature, self._teachers.weights
+            ), distill_weights)
         for term in self.feature_losses:
-            per_sample[_metric_name(term)] = term.per_sample(
+            per_sample[_metric_name(term)] = _times(term.per_sample(
                 [teacher_features[t] for t, _ in term.pairs], [student_features[s] for _, s in term.pairs]
-            )
+            ), distill_weights)
 
-        means, scaled = {}, {}
+        means, counts, scaled = {}, {}, {}
         for name, values in per_sample.items():
-            w = weights if name == "student_loss" else distill_weights
-            values = tf.reshape(values, [batch]) * w
-            means[name] = tf.reduce_sum(values) / tf.cast(batch, tf.float32)
-            scaled[name] = tf.nn.compute_average_loss(values)
-        total = self._combine(scaled, labelled=y is not None and self._hard_loss is not None)
+            total = tf.reduce_sum(tf.reshape(values, [batch]))
+            if name == "student_loss" and labelled is not None:
+                # Averaged over the labelled samples of the global batch, which may be none.
+                count = tf.reduce_sum(labelled)
+                means[name], counts[name] = tf.math.divide_no_nan(total, count), count
+                global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
+                scaled[name] = tf.math.divide_no_nan(total, global_count)
+            else:
+                means[name] = total / tf.cast(batch, tf.float32)
+                scaled[name] = tf.nn.compute_average_loss(tf.reshape(values, [batch]))
+        total = self._combine(scaled)
         if self.student.losses:
             total += tf.nn.scale_regularization_loss(tf.add_n(self.student.losses))
         num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
         means["loss"] = total * num_replicas
-        return total, means, student_outputs
+        return total, means, counts, student_outputs
 
-    def _combine(self, scaled, labelled):
+    def _combine(self, scaled):
         if self.loss_weighting == "uncertainty":
+            num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
             terms = []
             for index, name in enumerate(self._term_names):
                 if name in scaled:
                     log_variance = self.log_variances[index]
-                    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-                    terms.append(tf.exp(-log_variance) * scaled[name] + log_variance / num_replicas)
+                    term = tf.exp(-log_variance) * scaled[name] + log_variance / num_replicas
+                    # The hint-only stage of FeatureHint(hint_epochs=N) switches the output terms off.
+                    if name in ("student_loss", "distillation_loss"):
+                        term *= self.output_stage
+                    terms.append(term)
             return tf.add_n(terms)
         feature_sum = [t.weight * scaled[_metric_name(t)] for t in self.feature_losses]
         logit_part = scaled.get("distillation_loss", 0.0) * self.output_stage
         distillation = logit_part + (tf.add_n(feature_sum) if feature_sum else 0.0)
-        if not labelled:
+        if "student_loss" not in scaled:
             return distillation
         return self.output_stage * self.alpha * scaled["student_loss"] + (1.0 - self.alpha) * distillation
 
-    def _update_metrics(self, values, y, student_outputs, sample_weight):
+    def _record_non_finite(self, loss):
+        """Remembers the first step whose loss is not finite, without a host sync."""
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            loss = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, loss)
+        first = tf.logical_and(tf.logical_not(tf.math.is_finite(loss)), self._non_finite_step < 0)
+        self._non_finite_step.assign(tf.where(first, tf.cast(self._train_counter, tf.int64), self._non_finite_step))
+        self._non_finite_loss.assign(tf.where(first, tf.cast(loss, tf.float32), self._non_finite_loss))
+
+    def _update_metrics(self, values, counts, y, student_outputs, sample_weight, labelled):
         for name, value in values.items():
-            self._trackers[name].update_state(value)
+            self._trackers[name].update_state(value, sample_weight=counts.get(name))
         if y is not None and self.compiled_metrics is not None:
+            if labelled is not None:
+                # A Keras mask is what unweighted metrics (compile's `metrics`) honour.
+                student_outputs = tf.nest.map_structure(tf.identity, student_outputs)
+                for output in tf.nest.flatten(student_outputs):
+                    output._keras_mask = labelled > 0.0
             self.compiled_metrics.update_state(y, student_outputs, sample_weight)
         logs = {name: self._trackers[name].result() for name in self._trackers if name in values}
         if self.compiled_metrics is not None:
             logs.update({m.name: m.result() for m in self.compiled_metrics.metrics})
-        logs["alpha"] = tf.identity(self.alpha)
         logs["temperature"] = tf.identity(self.temperature)
         if self.loss_weighting == "uncertainty":
             for index, name in enumerate(self._term_names):
                 logs[f"weight_{name}"] = tf.exp(-self.log_variances[index])
+        else:
+            logs["alpha"] = tf.identity(self.alpha)
         return logs
 
 
@@ -364,17 +529,25 @@ class _StageSwitch(tf_keras.callbacks.Callback):
 
 
 class _NanGuard(tf_keras.callbacks.Callback):
-    """Stops training at the first non-finite loss, naming where it happened."""
+    """Stops training after the epoch in which the loss first stopped being finite, naming the step.
+
+    The step is recorded inside the compiled train step, so checking costs one read per
+    epoch instead of a host sync per step.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.model._non_finite_step.assign(-1)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._first_step = epoch, int(self.model._train_counter.numpy())
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.model._non_finite_step.numpy())
+        if step >= 0:
             self.model.stop_training = True
+            loss = float(self.model._non_finite_loss.numpy())
             raise FloatingPointError(
-                f"the distillation loss became {float(loss)} at epoch {self._epoch + 1}, step {batch + 1}; "
+                f"the distillation loss became {loss} at epoch {self._epoch + 1}, step {step - self._first_step + 1}; "
                 "lower the learning rate, check the inputs for NaN or infinity, or lower the temperature"
             )
 
@@ -385,6 +558,13 @@ def _student_layer_output(student, name):
     except ValueError:
         available = ", ".join(layer.name for layer in student.layers)
         raise ValueError(f"student has no layer named {name!r}; available layers: {available}") from None
+
+
+def _times(a, b):
+    """``a * b``, where None stands for all ones (and costs no op)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a * b
 
 
 def _per_sample_loss(loss, y, y_pred):
