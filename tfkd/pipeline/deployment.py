@@ -50,6 +50,7 @@ class Verify(Stage):
     """
 
     name = "verify"
+    section = "int8"
     Result = Verified
 
     @dataclasses.dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Stage:
     """
 
     name = None
+    section = None  # key of its report section; None: its name
     Config = None
     Result = None
     cached = True
@@ -195,13 +196,16 @@ class Pipeline:
         self.results = {}
         self._count = 0
 
+    def _position(self):
+        width = len(str(self.total or self._count))
+        return f"[{self._count:>{width}}/{self.total or '?'}]"
+
     def folder(self, stage_or_name):
         return os.path.join(self.work_dir, getattr(stage_or_name, "name", stage_or_name))
 
     def run(self, stage):
         self._count += 1
-        width = len(str(self.total or self._count))
-        position = f"[{self._count:>{width}}/{self.total or '?'}]"
+        position = self._position()
         folder = self.folder(stage)
         result = None
         if stage.cached:
@@ -224,12 +228,21 @@ class Pipeline:
         self.timings[stage.name] = seconds
         section = stage.report(result)
         if section is not None:
-            self.sections[stage.name] = section
+            self.sections[stage.section or stage.name] = section
         note = stage.note(result)
         how = (f"unchanged, kept from the last run ({seconds:.1f} s then)" if stage.name in self.skipped
                else f"done in {seconds:.1f} s")
         self.log(f"{position} {stage.name} {how}{': ' + note if note else ''}")
         return result
+
+    def step(self, name, work):
+        """Runs ``work()`` -> ``(value, note)`` as an uncached step with a progress line; returns the value."""
+        self._count += 1
+        start = time.perf_counter()
+        value, note = work()
+        seconds = round(time.perf_counter() - start, 2)
+        self.log(f"{self._position()} {name} done in {seconds:.1f} s{': ' + note if note else ''}")
+        return value
 
     def publish(self, out_dir, stage_names, write=None):
         """Copies the files of the named stages' results (``Result.files``) into ``out_dir``, all at once.

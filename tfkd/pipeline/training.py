@@ -36,6 +36,7 @@ class Data(Stage):
     """Loads a dataset with ``tfkd.data.load``; its fingerprint is the arrays' content."""
 
     name = "data"
+    section = "dataset"
     cached = False
 
     @dataclasses.dataclass(frozen=True)
