@@ -27,10 +27,13 @@ def tflm():
     return tflm_support.tflm_dir()
 
 
-@pytest.fixture(scope="module", params=sorted(tflm_support.MODELS))
-def firmware(request, tflm, tmp_path_factory):
-    """Model, inputs, micro/ folder and what both firmware builds printed."""
-    name = request.param
+_BUILT = {}
+
+
+def _firmware(name, tflm, tmp_path_factory):
+    """Model, inputs, micro/ folder and what both firmware builds printed; built once per model."""
+    if name in _BUILT:
+        return _BUILT[name]
     tflite_bytes, inputs = tflm_support.int8_model(name)
     work = tmp_path_factory.mktemp(name)
     micro = work / "micro"
@@ -40,8 +43,20 @@ def firmware(request, tflm, tmp_path_factory):
     for label, (target, kernels) in TARGETS.items():
         programs[label] = tflm_firmware.build(micro, work / f"build_{label}", target, kernels, tflm, samples=samples)
         runs[label] = tflm_firmware.run(programs[label], target)
-    return {"name": name, "tflite": tflite_bytes, "inputs": inputs, "micro": micro, "work": work, "runs": runs,
-            "programs": programs, "settings": _settings(micro)}
+    _BUILT[name] = {"name": name, "tflite": tflite_bytes, "inputs": inputs, "micro": micro, "work": work,
+                    "runs": runs, "programs": programs, "settings": _settings(micro)}
+    return _BUILT[name]
+
+
+@pytest.fixture(scope="module", params=sorted(tflm_support.MODELS))
+def firmware(request, tflm, tmp_path_factory):
+    return _firmware(request.param, tflm, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def digits_firmware(tflm, tmp_path_factory):
+    """For the checks that one model settles."""
+    return _firmware("digits_cnn", tflm, tmp_path_factory)
 
 
 def _settings(micro):
@@ -106,41 +121,34 @@ def test_model_ops_registers_exactly_the_models_operators(firmware, tflm):
     assert lines[0] == f"count {len(expected)}"
 
 
-def test_a_missing_operator_gives_tflm_s_own_error(firmware, tflm):
-    if firmware["name"] != "digits_cnn":
-        pytest.skip("one model is enough")
-    micro = firmware["work"] / "micro_missing_op"
-    shutil.copytree(firmware["micro"], micro)
+def test_a_missing_operator_gives_tflm_s_own_error(digits_firmware, tflm):
+    micro = digits_firmware["work"] / "micro_missing_op"
+    shutil.copytree(digits_firmware["micro"], micro)
     ops = (micro / "model_ops.h").read_text()
     without = re.sub(r"^.*AddFullyConnected.*\n", "", ops, flags=re.M)
     assert without != ops
     (micro / "model_ops.h").write_text(without)
-    program = tflm_firmware.build(micro, firmware["work"] / "build_missing_op", "host", "reference", tflm)
+    program = tflm_firmware.build(micro, digits_firmware["work"] / "build_missing_op", "host", "reference", tflm)
     with pytest.raises(tflm_firmware.FirmwareError) as error:
         tflm_firmware.run(program, "host")
     # TFLite Micro's op resolver (micro_op_resolver.cc) says this when the flatbuffer names an op it lacks.
     assert "Didn't find op for builtin opcode 'FULLY_CONNECTED'" in str(error.value)
 
 
-def test_a_model_that_does_not_fit_the_part_is_one_clear_error_and_no_image(firmware, tflm):
-    if firmware["name"] != "digits_cnn":
-        pytest.skip("one model is enough")
-    sizes = tflm_firmware.section_sizes(firmware["programs"]["cortex-m4"])
-    # Everything the image places in RAM except the arena fits; the arena does not, by 1 KiB.
-    ram_without_arena = sizes["data"] + sizes["bss"] - firmware["settings"]["kTensorArenaSize"] + 0x1000 + 0x10000
-    ram_size = ram_without_arena + firmware["settings"]["kTensorArenaSize"] - 1024
-    build_dir = firmware["work"] / "build_too_small"
+def test_a_model_that_does_not_fit_the_part_is_one_clear_error_and_no_image(digits_firmware, tflm):
+    sizes = tflm_firmware.section_sizes(digits_firmware["programs"]["cortex-m4"])
+    # Room for everything the image places in RAM except the last KiB of the arena.
+    ram_size = sum(sizes[name] for name in (".data", ".bss", ".heap", ".stack")) - 1024
+    build_dir = digits_firmware["work"] / "build_too_small"
     with pytest.raises(tflm_firmware.ModelDoesNotFit, match=r"region `RAM' overflowed by \d+ bytes.*RAM_SIZE="):
-        tflm_firmware.build(firmware["micro"], build_dir, "cortex-m4", "cmsis_nn", tflm, ram_size=ram_size)
+        tflm_firmware.build(digits_firmware["micro"], build_dir, "cortex-m4", "cmsis_nn", tflm, ram_size=ram_size)
     assert not (build_dir / "tfkd_tflm.elf").exists()
 
 
-def test_an_arena_below_what_tflm_needs_fails_allocation_with_a_clear_error(firmware, tflm):
-    if firmware["name"] != "digits_cnn":
-        pytest.skip("one model is enough")
-    used = firmware["runs"]["host"]["arena_used"]
+def test_an_arena_below_what_tflm_needs_fails_allocation_with_a_clear_error(digits_firmware, tflm):
+    used = digits_firmware["runs"]["host"]["arena_used"]
     small = (used - 64) // 16 * 16
-    program = tflm_firmware.build(firmware["micro"], firmware["work"] / "build_small_arena", "host", "reference",
+    program = tflm_firmware.build(digits_firmware["micro"], digits_firmware["work"] / "build_small_arena", "host", "reference",
                                   tflm, arena_size=small)
     with pytest.raises(tflm_firmware.FirmwareError, match=f"AllocateTensors failed with an arena of bytes: {small}"):
         tflm_firmware.run(program, "host")

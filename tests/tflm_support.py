@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import build_tflm  # noqa: E402
 import tflm_firmware  # noqa: E402
+import tflm_models  # noqa: E402
+from tflm_models import MODELS, SAMPLE_COUNT, int8_model  # noqa: E402,F401  (shared with the benchmark)
 
-SAMPLE_COUNT = 32
-SEED = 0
 
 
 def tflm_dir():
@@ -37,69 +37,6 @@ def tflm_dir():
                         "libnewlib-arm-none-eabi, libstdc++-arm-none-eabi-newlib and qemu-system-arm",
                         pytrace=False)
     return build_tflm.check_tflm_dir(value)
-
-
-# --- the models --------------------------------------------------------------------------------
-
-def _digits():
-    import tfkd
-
-    (x, _), (x_test, _), _ = tfkd.data.load("digits")
-    return x, x_test
-
-
-def digits_cnn():
-    import tfkd
-
-    return tfkd.models.cnn_student((8, 8, 1), 10), _digits()
-
-
-def depthwise_separable():
-    import tfkd
-
-    return tfkd.models.ds_cnn_student((8, 8, 1), 10), _digits()
-
-
-def mlp():
-    import tfkd
-
-    x, x_test = _digits()
-    return tfkd.models.mlp_student(64, 10, width=16), (x.reshape(len(x), -1), x_test.reshape(len(x_test), -1))
-
-
-def add_avgpool_softmax():
-    """A residual block: CONV_2D twice, ADD, AVERAGE_POOL_2D, FULLY_CONNECTED and SOFTMAX."""
-    import tf_keras
-
-    inputs = tf_keras.Input((8, 8, 1))
-    stem = tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    branch = tf_keras.layers.Conv2D(8, 3, padding="same")(stem)
-    x = tf_keras.layers.Add()([stem, branch])
-    x = tf_keras.layers.AveragePooling2D(2)(x)
-    x = tf_keras.layers.Flatten()(x)
-    x = tf_keras.layers.Dense(10)(x)
-    outputs = tf_keras.layers.Softmax()(x)
-    return tf_keras.Model(inputs, outputs, name="add_avgpool_softmax"), _digits()
-
-
-MODELS = {"digits_cnn": digits_cnn, "depthwise_separable": depthwise_separable, "mlp": mlp,
-          "add_avgpool_softmax": add_avgpool_softmax}
-
-
-def int8_model(name):
-    """``(tflite_bytes, int8 inputs)``: the model with seeded weights, converted to full int8, and
-    SAMPLE_COUNT digits test inputs quantized with the model's own input scale and zero point."""
-    import tf_keras
-
-    import tfkd
-
-    tf_keras.utils.set_random_seed(SEED)
-    model, (x, x_test) = MODELS[name]()
-    tflite_bytes = tfkd.export.to_tflite(model, x[:128], io="int8")
-    quantization = reference_interpreter(tflite_bytes).get_input_details(0)["quantization_parameters"]
-    scale, zero_point = float(np.ravel(quantization["scales"])[0]), int(np.ravel(quantization["zero_points"])[0])
-    quantized = np.clip(np.round(x_test[:SAMPLE_COUNT] / scale) + zero_point, -128, 127).astype(np.int8)
-    return tflite_bytes, quantized.reshape(SAMPLE_COUNT, -1)
 
 
 # --- the reference: the tflite-micro Python package, not tfkd ------------------------------------

@@ -30,8 +30,10 @@ class ModelDoesNotFit(FirmwareError):
 
 def make_command(micro_dir, build_dir, target, kernels, tflm_dir, samples=None, arena_size=None, flash_size=None,
                  ram_size=None, cache=None, jobs=None):
-    variables = {"TFLM_DIR": tflm_dir, "MODEL_DIR": os.fspath(micro_dir), "BUILD_DIR": os.fspath(build_dir),
-                 "TARGET": target, "KERNELS": kernels, "SAMPLES": samples and os.fspath(samples),
+    # make -C changes directory: relative paths would point elsewhere.
+    absolute = lambda path: path and os.path.abspath(os.fspath(path))  # noqa: E731
+    variables = {"TFLM_DIR": absolute(tflm_dir), "MODEL_DIR": absolute(micro_dir), "BUILD_DIR": absolute(build_dir),
+                 "TARGET": target, "KERNELS": kernels, "SAMPLES": absolute(samples),
                  "ARENA_SIZE": arena_size, "FLASH_SIZE": flash_size, "RAM_SIZE": ram_size, "TFLM_CACHE": cache,
                  "JOBS": jobs}
     return ["make", "--no-print-directory", "-C", FIRMWARE_DIR] + [
@@ -87,10 +89,24 @@ def run(program, target="host", timeout=RUN_TIMEOUT_S):
 
 
 def section_sizes(elf):
-    """Berkeley ``arm-none-eabi-size``: text (code + rodata), data and bss of an image."""
-    out = subprocess.run(["arm-none-eabi-size", "-B", elf], capture_output=True, text=True, check=True).stdout
-    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}
+    """``arm-none-eabi-size -A``: bytes of each allocated section of an image (``.text``, ``.bss``, ...)."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", elf], capture_output=True, text=True, check=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0].startswith(".") and fields[1].isdigit():
+            sizes[fields[0]] = int(fields[1])
+    return sizes
+
+
+def symbol_size(elf, name):
+    """Size of the symbol whose (demangled, unqualified) name is ``name``, from nm."""
+    out = subprocess.run(["arm-none-eabi-nm", "-C", "-S", elf], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        fields = line.split(maxsplit=3)
+        if len(fields) == 4 and fields[3].split("::")[-1] == name:
+            return int(fields[1], 16)
+    raise FirmwareError(f"{name} not found in {elf}")
 
 
 def symbol_address(elf, symbol, nm="arm-none-eabi-nm"):
