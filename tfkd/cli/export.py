@@ -64,12 +64,6 @@ def _budget_line(what, measured, allowed):
     return f"{what}: {measured:,} bytes of {allowed:,} allowed ({measured / allowed:.0%}, {verdict} budget)"
 
 
-def _write_json(path, value):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-
-
 def main(flag_values, args):
     flash_budget = parse_size(flag_values.flash_budget, "flash_budget")
     ram_budget = parse_size(flag_values.ram_budget, "ram_budget")
@@ -77,7 +71,7 @@ def main(flag_values, args):
         raise ValueError(f"expected exactly one MODEL argument, got {len(args)}: usage: tfkd export {USAGE}")
     if not flag_values.data.endswith(".npz"):
         raise ValueError(f"--data={flag_values.data!r} is not an .npz file; expected x_train, y_train, x_test, y_test")
-    from tfkd.files import check_output_dir, staged_output_dir
+    from tfkd.files import atomic_write_bytes, atomic_write_text, check_output_dir
 
     out_dir = check_output_dir(flag_values.out)
     labels = read_labels(flag_values.labels)
@@ -86,52 +80,46 @@ def main(flag_values, args):
 
         check_library_name(flag_values.arduino_name)  # before the slow conversion, not after it
 
-    import tfkd
-    from tfkd.export import arena_with_margin, measure_arena, to_tflite, verify, write_c_arrays
-    from tfkd.export.arduino import write_arduino_library
-    from tfkd.model import read_model as parse
+    import shutil
+    import tempfile
 
-    (x_train, y_train), (x_test, y_test), class_names = tfkd.data.load(flag_values.data)
-    labels = labels or class_names
-    if any("\n" in label or "\r" in label for label in labels):
-        raise ValueError("class labels contain line breaks; expected one label per line of labels.txt")
-    model = tfkd.load_model(args[0])
+    from tfkd import pipeline
+
     say = (lambda *a: None) if flag_values.quiet else print
-    samples = flag_values.representative_samples
-    say(f"converting {args[0]} to int8 TFLite ({samples} representative samples)")
-    int8_bytes = to_tflite(model, (x_train, y_train), io="int8", num_samples=samples)
-    float_io_bytes = to_tflite(model, (x_train, y_train), io="float", num_samples=samples)
-    measured = measure_arena(int8_bytes)
-    arena = arena_with_margin(measured)
-    say(f"verifying on LiteRT and TFLite Micro over {len(x_test)} test samples")
-    info = parse(int8_bytes)
-    report = {
-        "model": os.path.abspath(args[0]),
-        "int8": {
-            **verify(int8_bytes, x_test, y_test, reference=model, arena_size=arena),
-            "tflite_bytes": len(int8_bytes),
-            "arena_bytes": measured,
-            "ops": info.op_names,
-            "params": info.parameter_count,
-            "macs": info.macs,
-        },
-        "float_io": {**verify(float_io_bytes, x_test, y_test, reference=model), "tflite_bytes": len(float_io_bytes)},
-        "budgets": {"flash_bytes": len(int8_bytes), "flash_budget": flash_budget,
-                    "ram_bytes": arena, "ram_budget": ram_budget},
-    }
-    with staged_output_dir(out_dir) as staging:
-        for file_name, data in (("model_int8.tflite", int8_bytes), ("model_float_io.tflite", float_io_bytes)):
-            with open(os.path.join(staging, file_name), "wb") as f:
-                f.write(data)
-        with open(os.path.join(staging, "labels.txt"), "w", encoding="utf-8") as f:
-            f.write("\n".join(labels) + "\n")
-        _write_json(os.path.join(staging, "verification.json"), report)
-        write_c_arrays(int8_bytes, os.path.join(staging, "micro"), name=flag_values.name, labels=labels,
-                       arena_bytes=measured)
+    work_dir = tempfile.mkdtemp(prefix="tfkd-export-")
+    try:
+        run = pipeline.Pipeline(work_dir, log=say, total=6 + flag_values.arduino)
+        data = run.run(pipeline.Data(pipeline.Data.Config(flag_values.data)))
+        labels = tuple(labels or data.class_names)
+        if any("\n" in label or "\r" in label for label in labels):
+            raise ValueError("class labels contain line breaks; expected one label per line of labels.txt")
+        model = run.run(pipeline.Given(pipeline.Given.Config(path=args[0]), data=data))
+        converted = run.run(pipeline.Convert(pipeline.Convert.Config(flag_values.representative_samples),
+                                             data=data, model=model))
+        verified = run.run(pipeline.Verify(data=data, converted=converted, model=model))
+        emit = dict(data=data, converted=converted, verified=verified)
+        run.run(pipeline.CArrays(pipeline.CArrays.Config(name=flag_values.name, labels=labels), **emit))
+        run.run(pipeline.Android(pipeline.Android.Config(labels=labels), **emit))
+        emitted = ["micro", "android"]
         if flag_values.arduino:
-            write_arduino_library(int8_bytes, os.path.join(staging, f"{flag_values.arduino_name}.zip"),
-                                  name=flag_values.arduino_name, labels=labels, model_name=flag_values.name,
-                                  arena_bytes=measured)
+            run.run(pipeline.Arduino(pipeline.Arduino.Config(library=flag_values.arduino_name,
+                                                             model_name=flag_values.name, labels=labels), **emit))
+            emitted.append("arduino")
+        flash, arena = len(converted.int8), verified.arena_bytes_with_margin
+        report = {
+            "model": os.path.abspath(args[0]),
+            "int8": {**verified.int8, "arena_bytes": verified.arena_bytes},
+            "float_io": verified.float_io,
+            "budgets": {"flash_bytes": flash, "flash_budget": flash_budget, "ram_bytes": arena, "ram_budget": ram_budget},
+        }
+
+        def write(staging):
+            atomic_write_bytes(os.path.join(staging, "model_int8.tflite"), converted.int8)
+            atomic_write_text(os.path.join(staging, "verification.json"), json.dumps(report, indent=2) + "\n")
+
+        run.publish(out_dir, emitted, write)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
     result = report["int8"]
     say(f"int8 accuracy: LiteRT {result['litert_accuracy']:.4f}, TFLite Micro {result['tflm_accuracy']:.4f}, "
@@ -140,11 +128,11 @@ def main(flag_values, args):
     if result["litert_tflm_max_lsb"] > 1 or result["litert_tflm_top1_agreement"] < 1:
         print("tfkd export: warning: LiteRT and TFLite Micro differ by more than 1 LSB or in the top class",
               file=sys.stderr)
-    print(_budget_line("flash (model flatbuffer)", len(int8_bytes), flash_budget))
+    print(_budget_line("flash (model flatbuffer)", flash, flash_budget))
     print(_budget_line("RAM (tensor arena incl. margin)", arena, ram_budget))
     print(f"wrote {out_dir}")
     over = [(what, measured_bytes, allowed) for what, measured_bytes, allowed in
-            (("flash", len(int8_bytes), flash_budget), ("RAM", arena, ram_budget))
+            (("flash", flash, flash_budget), ("RAM", arena, ram_budget))
             if allowed is not None and measured_bytes > allowed]
     if over:
         detail = "; ".join(f"{what} {value:,} bytes > {allowed:,} allowed" for what, value, allowed in over)
