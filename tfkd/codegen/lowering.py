@@ -10,7 +10,7 @@ needs to validate anything at run time.
 import dataclasses
 
 import numpy as np
-from tfkd.codegen import quantization
+from tfkd.codegen import quantization, tables
 from tfkd.model import ModelError, read_model
 from tfkd.model.schema import ACTIVATION_NAMES as _ACTIVATIONS, schema
 
@@ -22,7 +22,23 @@ KERNEL_SOURCES = {
     "MAX_POOL_2D": "tfkd_pooling.c",
     "AVERAGE_POOL_2D": "tfkd_pooling.c",
     "ADD": "tfkd_add.c",
+    "SUB": "tfkd_add.c",
+    "MUL": "tfkd_add.c",
     "RESHAPE": None,
+    "SQUEEZE": None,
+    "EXPAND_DIMS": None,
+    "LOGISTIC": "tfkd_elementwise.c",
+    "TANH": "tfkd_elementwise.c",
+    "RELU": "tfkd_elementwise.c",
+    "RELU6": "tfkd_elementwise.c",
+    "LEAKY_RELU": "tfkd_elementwise.c",
+    "HARD_SWISH": "tfkd_elementwise.c",
+    "QUANTIZE": "tfkd_elementwise.c",
+    "SOFTMAX": "tfkd_elementwise.c",
+    "MEAN": "tfkd_elementwise.c",
+    "PAD": "tfkd_elementwise.c",
+    "PADV2": "tfkd_elementwise.c",
+    "CONCATENATION": "tfkd_elementwise.c",
 }
 SUPPORTED_OPERATORS = tuple(KERNEL_SOURCES)
 
@@ -253,7 +269,26 @@ def _broadcast_strides(op, shape, out_shape):
     return strides
 
 
-def _add(graph, op):
+def _add(graph, op, subtract=False):
+    inputs, out, out_shape = _binary_inputs(graph, op)
+    strides = [_broadcast_strides(op, t.shape, out_shape) for t in inputs]
+    if subtract:
+        (m1, s1), (m2, s2), (mo, so) = quantization.sub_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
+    else:
+        (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
+    low, high = quantization.activation_range(_activation(op, op.options.fusedActivationFunction), out.scale, out.zero_point)
+    params = dict(
+        output_dims=list(out_shape), input1_strides=strides[0], input2_strides=strides[1],
+        input1_offset=-inputs[0].zero_point, input2_offset=-inputs[1].zero_point, output_offset=out.zero_point,
+        subtract=int(subtract), left_shift=quantization.ADD_LEFT_SHIFT,
+        input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+        output_multiplier=mo, output_shift=so, activation_min=low, activation_max=high,
+    )
+    return Step(op, "tfkd_add", "tfkd_add_params", params,
+                [("tensor", inputs[0].index), ("tensor", inputs[1].index)], out.index)
+
+
+def _binary_inputs(graph, op):
     if len(op.inputs) != 2:
         raise ModelError(f"{_describe(op)} has {len(op.inputs)} inputs; expected 2")
     inputs = []
@@ -268,18 +303,137 @@ def _add(graph, op):
     if len(out.shape) > 4:
         raise ModelError(f"{_describe(op)} output has rank {len(out.shape)}; at most 4 is supported")
     out_shape = (1,) * (4 - len(out.shape)) + tuple(out.shape)
-    strides = [_broadcast_strides(op, t.shape, out_shape) for t in inputs]
-    (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
+    return inputs, out, out_shape
+
+
+def _mul(graph, op):
+    inputs, out, out_shape = _binary_inputs(graph, op)
+    multiplier, shift = quantization.quantize_multiplier(
+        float(inputs[0].scale) * float(inputs[1].scale) / float(out.scale))
     low, high = quantization.activation_range(_activation(op, op.options.fusedActivationFunction), out.scale, out.zero_point)
     params = dict(
-        output_dims=list(out_shape), input1_strides=strides[0], input2_strides=strides[1],
+        output_dims=list(out_shape), input1_strides=_broadcast_strides(op, inputs[0].shape, out_shape),
+        input2_strides=_broadcast_strides(op, inputs[1].shape, out_shape),
         input1_offset=-inputs[0].zero_point, input2_offset=-inputs[1].zero_point, output_offset=out.zero_point,
-        left_shift=quantization.ADD_LEFT_SHIFT,
-        input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
-        output_multiplier=mo, output_shift=so, activation_min=low, activation_max=high,
+        output_multiplier=multiplier, output_shift=shift, activation_min=low, activation_max=high,
     )
-    return Step(op, "tfkd_add", "tfkd_add_params", params,
-                [("tensor", inputs[0].index), ("tensor", inputs[1].index)], out.index)
+    return Step(op, "tfkd_mul", "tfkd_mul_params", params,
+                [("tensor", inputs[0].index), ("tensor", inputs[1].index)], out.index, macs=out.size)
+
+
+def _lut(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    if inp.size != out.size:
+        raise ModelError(f"{_describe(op)} maps {inp.size} values onto {out.size}")
+    scales = (inp.scale, inp.zero_point, out.scale, out.zero_point)
+    if op.kind in ("LOGISTIC", "TANH"):
+        expected = (np.float32(1 / 256), -128) if op.kind == "LOGISTIC" else (np.float32(1 / 128), 0)
+        if (out.scale, out.zero_point) != expected:
+            raise ModelError(f"{_describe(op)} output has scale {float(out.scale)} and zero point {out.zero_point}; "
+                             f"TFLite Micro requires {float(expected[0])} and {expected[1]}")
+        table = (tables.logistic if op.kind == "LOGISTIC" else tables.tanh)(inp.scale, inp.zero_point)
+    elif op.kind == "RELU":
+        table = tables.relu(*scales)
+    elif op.kind == "RELU6":
+        table = tables.relu6(inp.scale, inp.zero_point)
+    elif op.kind == "LEAKY_RELU":
+        table = tables.leaky_relu(op.options.alpha, *scales)
+    elif op.kind == "HARD_SWISH":
+        table = tables.hard_swish(*scales)
+    else:
+        table = tables.requantize(*scales)
+    return Step(op, "tfkd_lut", "tfkd_lut_params", dict(size=inp.size),
+                [("tensor", inp.index), ("array", "int8_t", table, "table")], out.index)
+
+
+def _softmax(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    if inp.shape != out.shape or not inp.shape:
+        raise ModelError(f"{_describe(op)} maps shape {inp.shape} onto {out.shape}")
+    if out.scale != np.float32(1 / 256) or out.zero_point != -128:
+        raise ModelError(f"{_describe(op)} output has scale {float(out.scale)} and zero point {out.zero_point}; "
+                         "TFLite Micro requires 1/256 and -128")
+    exps, max_diff = tables.softmax(np.float32(op.options.beta), inp.scale)
+    depth = inp.shape[-1]
+    return Step(op, "tfkd_softmax", "tfkd_softmax_params", dict(rows=inp.size // depth, depth=depth, max_diff=max_diff),
+                [("tensor", inp.index), ("array", "int32_t", exps, "exps")], out.index)
+
+
+def _mean(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input", rank=4)
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    axes = graph.tensors[op.inputs[1]]
+    if axes.data is None:
+        raise ModelError(f"{_describe(op)} axes are not constant; only constant axes are supported")
+    resolved = sorted({int(a) % 4 for a in axes.data.reshape(-1)})
+    if resolved != [1, 2]:
+        raise ModelError(f"{_describe(op)} averages over axes {resolved}; code generation supports the spatial axes [1, 2]")
+    _, height, width, depth = inp.shape
+    if out.size != depth:
+        raise ModelError(f"{_describe(op)} output has {out.size} values; expected {depth}")
+    multiplier, shift = quantization.quantize_multiplier(float(inp.scale) / float(out.scale))
+    count = height * width
+    # TFLite Micro folds the division by the element count into the multiplier (reduce.h).
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    multiplier = (multiplier << extra) // count if extra >= 0 else multiplier
+    params = dict(height=height, width=width, depth=depth, input_zero_point=inp.zero_point,
+                  output_offset=out.zero_point, multiplier=multiplier, shift=shift - extra)
+    return Step(op, "tfkd_mean", "tfkd_mean_params", params, [("tensor", inp.index)], out.index, macs=inp.size)
+
+
+def _pad_op(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    paddings = graph.tensors[op.inputs[1]]
+    if paddings.data is None or len(inp.shape) > 4 or paddings.data.shape != (len(inp.shape), 2):
+        raise ModelError(f"{_describe(op)} paddings must be a constant [rank, 2] tensor for an input of rank <= 4")
+    pad_value = out.zero_point
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        constant = graph.tensors[op.inputs[2]]
+        if constant.data is None or constant.dtype != "int8" or constant.zero_point != out.zero_point \
+                or constant.scale != out.scale:
+            raise ModelError(f"{_describe(op)} pad value must be a constant on the output's quantization")
+        pad_value = int(constant.data.reshape(-1)[0])
+    lead = 4 - len(inp.shape)
+    before = [0] * lead + [int(p) for p in paddings.data[:, 0]]
+    in_dims = [1] * lead + list(inp.shape)
+    out_dims = [1] * lead + list(out.shape)
+    if [i + int(a) + int(b) for i, (a, b) in zip(in_dims, [(0, 0)] * lead + paddings.data.tolist())] != out_dims \
+            or min(int(v) for v in paddings.data.reshape(-1)) < 0:
+        raise ModelError(f"{_describe(op)} paddings {paddings.data.tolist()} do not take {inp.shape} to {out.shape}")
+    if inp.scale != out.scale or inp.zero_point != out.zero_point:
+        raise ModelError(f"{_describe(op)} changes quantization; TFLite Micro's PAD copies values unchanged")
+    params = dict(output_dims=out_dims, input_dims=in_dims, before=before, pad_value=pad_value)
+    return Step(op, "tfkd_pad", "tfkd_pad_params", params, [("tensor", inp.index)], out.index)
+
+
+def _concatenation(graph, op):
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    axis = op.options.axis % len(out.shape) if out.shape else 0
+    rows = int(np.prod(out.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(out.shape[axis + 1:], dtype=np.int64))
+    if _activation(op, op.options.fusedActivationFunction) != "NONE":
+        raise ModelError(f"{_describe(op)} has a fused activation; TFLite Micro's int8 CONCATENATION has none")
+    steps, offset = [], 0
+    for k, index in enumerate(op.inputs):
+        inp = graph.tensors[index]
+        if inp.data is not None:
+            raise ModelError(f"{_describe(op)} input {k + 1} is a constant; only activations are supported")
+        inp = _int8_activation(graph, op, index, f"input {k + 1}")
+        if inp.scale != out.scale or inp.zero_point != out.zero_point:
+            raise ModelError(f"{_describe(op)} input {k + 1} is quantized differently from the output; "
+                             "TFLite Micro's int8 CONCATENATION requires equal scales and zero points")
+        if len(inp.shape) != len(out.shape):
+            raise ModelError(f"{_describe(op)} input {k + 1} has rank {len(inp.shape)}; expected {len(out.shape)}")
+        row_size = inp.shape[axis] * inner
+        params = dict(rows=rows, row_size=row_size, output_row_size=out.shape[axis] * inner, output_offset=offset)
+        steps.append(Step(op, "tfkd_copy", "tfkd_copy_params", params, [("tensor", inp.index)], out.index))
+        offset += row_size
+    if offset != out.shape[axis] * inner:
+        raise ModelError(f"{_describe(op)} inputs fill {offset} of {out.shape[axis] * inner} values per row")
+    return steps
 
 
 def _reshape(graph, op):
@@ -329,8 +483,20 @@ def lower(graph):
             steps.append(_fully_connected(graph, op))
         elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             steps.append(_pool(graph, op, average=op.kind == "AVERAGE_POOL_2D"))
-        elif op.kind == "ADD":
-            steps.append(_add(graph, op))
+        elif op.kind in ("ADD", "SUB"):
+            steps.append(_add(graph, op, subtract=op.kind == "SUB"))
+        elif op.kind == "MUL":
+            steps.append(_mul(graph, op))
+        elif op.kind in ("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "QUANTIZE"):
+            steps.append(_lut(graph, op))
+        elif op.kind == "SOFTMAX":
+            steps.append(_softmax(graph, op))
+        elif op.kind == "MEAN":
+            steps.append(_mean(graph, op))
+        elif op.kind in ("PAD", "PADV2"):
+            steps.append(_pad_op(graph, op))
+        elif op.kind == "CONCATENATION":
+            steps.extend(_concatenation(graph, op))
         else:
             steps.append(_reshape(graph, op))
     return steps

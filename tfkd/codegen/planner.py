@@ -51,7 +51,8 @@ def plan_memory(graph, steps):
             root[step.output] = root[step.args[0][1]]
         else:
             root[step.output] = step.output
-            first[step.output] = i
+            # CONCATENATION writes its output in several steps; its life starts with the first.
+            first.setdefault(step.output, i)
             last.setdefault(step.output, i)
     if graph.output_indices[0] not in root:
         raise ModelError(f"model output {graph.tensors[graph.output_indices[0]].name!r} is written by no operator")

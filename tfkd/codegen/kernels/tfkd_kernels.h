@@ -52,12 +52,52 @@ typedef struct {
   int32_t output_dims[4];
   int32_t input1_strides[4], input2_strides[4];
   int32_t input1_offset, input2_offset, output_offset;
+  int32_t subtract; /* 1 for SUB: input1 - input2 */
   int32_t left_shift;
   int32_t input1_multiplier, input1_shift;
   int32_t input2_multiplier, input2_shift;
   int32_t output_multiplier, output_shift;
   int32_t activation_min, activation_max;
 } tfkd_add_params;
+
+/* MUL with 4-D broadcasting (strides as for ADD). */
+typedef struct {
+  int32_t output_dims[4];
+  int32_t input1_strides[4], input2_strides[4];
+  int32_t input1_offset, input2_offset, output_offset;
+  int32_t output_multiplier, output_shift;
+  int32_t activation_min, activation_max;
+} tfkd_mul_params;
+
+/* Element-wise operators looked up in a 256-entry table (LOGISTIC, TANH, RELU, ...). */
+typedef struct {
+  int32_t size;
+} tfkd_lut_params;
+
+/* SOFTMAX over the last axis: rows of depth values; differences above max_diff count as zero. */
+typedef struct {
+  int32_t rows, depth, max_diff;
+} tfkd_softmax_params;
+
+/* MEAN over height and width of an NHWC tensor. */
+typedef struct {
+  int32_t height, width, depth;
+  int32_t input_zero_point, output_offset;
+  int32_t multiplier, shift;
+} tfkd_mean_params;
+
+/* PAD of a tensor of up to 4 dimensions with a constant. */
+typedef struct {
+  int32_t output_dims[4];
+  int32_t input_dims[4];
+  int32_t before[4];
+  int32_t pad_value;
+} tfkd_pad_params;
+
+/* One input's share of a CONCATENATION: rows of row_size bytes into rows of output_row_size bytes. */
+typedef struct {
+  int32_t rows, row_size, output_row_size, output_offset;
+} tfkd_copy_params;
 
 /* gemmlowp's SaturatingRoundingDoublingHighMul: (a * b * 2) >> 32, rounded to nearest. */
 static inline int32_t tfkd_doubling_high_mul(int32_t a, int32_t b) {
@@ -109,6 +149,17 @@ void tfkd_max_pool(const tfkd_pool_params *p, const int8_t *input, int8_t *outpu
 void tfkd_average_pool(const tfkd_pool_params *p, const int8_t *input, int8_t *output);
 
 void tfkd_add(const tfkd_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tfkd_mul(const tfkd_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* table[x + 128] is the output for input x. */
+void tfkd_lut(const tfkd_lut_params *p, const int8_t *input, const int8_t *table, int8_t *output);
+
+/* exps[d]: gemmlowp exp (Q0.31) of the difference d = row max - input, for d = 0..255. */
+void tfkd_softmax(const tfkd_softmax_params *p, const int8_t *input, const int32_t *exps, int8_t *output);
+
+void tfkd_mean(const tfkd_mean_params *p, const int8_t *input, int8_t *output);
+void tfkd_pad(const tfkd_pad_params *p, const int8_t *input, int8_t *output);
+void tfkd_copy(const tfkd_copy_params *p, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
