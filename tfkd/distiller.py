@@ -8,6 +8,7 @@ import tf_keras
 
 from tfkd import augment as tfkd_augment
 from tfkd import losses as tfkd_losses
+from tfkd import teacher_cache
 from tfkd.distiller_data import (
     check_ratio,
     check_unlabelled,
@@ -152,7 +153,8 @@ class Distiller(tf_keras.Model):
         self._teachers = _TeacherEnsemble([Teacher(s) for s in sources], teacher_weights)
         self.distillation_loss = distillation_loss
         self.feature_losses = feature_losses
-        self.cache_teacher = bool(cache_teacher)
+        # True keeps teacher outputs in memory; "disk", a path or a DiskCache streams them from files.
+        self.cache_teacher = cache_teacher if teacher_cache.from_option(cache_teacher) else bool(cache_teacher)
         self.loss_weighting = loss_weighting
         self.teacher_error_weight = float(teacher_error_weight)
         self.augment = augment

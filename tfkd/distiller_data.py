@@ -44,8 +44,14 @@ def teacher_output_cache(distiller, x, y, batch_size, fit_kwargs):
     dataset is mapped through the teachers and cached after its first epoch: the
     order and content of its first pass are then replayed, so shuffle before
     batching only in pipelines where that is acceptable, and never cache with
-    random augmentation.
+    random augmentation. ``cache_teacher="disk"`` or a path streams them from files
+    instead (``tfkd.teacher_cache``).
     """
+    from tfkd import teacher_cache  # imports this module
+
+    disk = teacher_cache.from_option(distiller.cache_teacher)
+    if disk is not None:
+        return teacher_cache.disk_output_cache(distiller, disk, x, y, batch_size, fit_kwargs)
     names = distiller._teacher_feature_names()
     forward = distiller._teachers.forward
     if isinstance(x, tf.data.Dataset):

@@ -95,6 +95,8 @@ def from_option(cache_teacher):
 def disk_output_cache(distiller, cache, x, y, batch_size, fit_kwargs):
     """Like ``distiller_data.teacher_output_cache`` but through files: returns ``(dataset, None, None)``.
 
+    The files go to ``<cache directory>/labelled`` (inputs with labels) or ``/unlabelled``.
+
     The dataset yields ``({"inputs": x, CACHE_KEY: teacher outputs}, y)`` batches (``x``
     batches alone without labels). Arrays come back reshuffled every epoch (unless
     ``shuffle=False``) in batches of ``batch_size``; a dataset's batches come back in the
@@ -107,7 +109,10 @@ def disk_output_cache(distiller, cache, x, y, batch_size, fit_kwargs):
     batches = x if from_dataset else _array_batches(x, y)
     names = distiller._teacher_feature_names()
     fingerprint = compute_fingerprint(distiller, names, batches)
-    directory = cache.directory or os.path.join(_default_root(), fingerprint[:32])
+    # Labelled training data and unlabelled transfer data of one fit get caches side by side.
+    labelled = (y is not None) if not from_dataset else (isinstance(x.element_spec, tuple) and len(x.element_spec) > 1)
+    part = "labelled" if labelled else "unlabelled"
+    directory = os.path.join(cache.directory or os.path.join(_default_root(), fingerprint[:32]), part)
     manifest = _valid_manifest(directory, fingerprint, cache.strict)
     if manifest is None:
         manifest = _write(directory, distiller, names, batches, fingerprint, cache.shards)
@@ -190,7 +195,7 @@ def _write(directory, distiller, names, batches, fingerprint, shards):
     from tfkd.resume import check_writable_dir
 
     parent = os.path.dirname(os.path.abspath(directory))
-    check_writable_dir(parent, "teacher-output cache directory's parent")
+    check_writable_dir(parent, "teacher-output cache directory")
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise ValueError(f"teacher-output cache {directory!r} is a file; expected a directory")
     staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-teacher-cache-")
