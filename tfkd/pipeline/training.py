@@ -64,6 +64,13 @@ class Data(Stage):
                 "input_shape": list(result.x.shape[1:])}
 
 
+def given_data(name, x, y, x_test, y_test, class_names):
+    """A ``DataResult`` for arrays already in memory, fingerprinted by their content (an input for any stage)."""
+    result = DataResult(name, x, y, x_test, y_test, list(class_names))
+    result.fingerprint = Data().content_fingerprint(result)
+    return result
+
+
 @dataclasses.dataclass
 class ModelResult:
     """A trained float model with its test accuracy and sizes."""
