@@ -17,7 +17,7 @@ from multiworker_helpers import (RUN_TIMEOUT_S, progress, result, run_single, sa
                                  weights, worker_env, worker_logs)
 from tfkd import distribute
 
-# Uncertainty weighting (learned log-variances), a schedule on alpha, two teachers and Adam:
+# Uncertainty weighting (learned log-variances), a temperature schedule, two teachers and Adam:
 # every piece of the Distiller's state must come back for the weights to match.
 STATEFUL = ("--epochs", 3, "--train_samples", 512, "--loss_weighting", "uncertainty", "--schedule")
 

@@ -40,7 +40,9 @@ def parse_args(argv):
                         help="treat the last N training samples as unlabelled transfer data")
     parser.add_argument("--cache", default="none", help="teacher outputs: none, memory, disk or a directory")
     parser.add_argument("--loss_weighting", default="fixed", choices=["fixed", "uncertainty"])
-    parser.add_argument("--schedule", action="store_true", help="LinearSchedule of alpha over the epochs")
+    parser.add_argument("--schedule", action="store_true", help="temperature from 4 to 2 over the epochs")
+    parser.add_argument("--textbook", action="store_true",
+                        help="the Keras-documentation distiller (first teacher only), for speed comparisons")
     parser.add_argument("--backup", default=None, help="BackupAndRestore directory: resume after a kill")
     parser.add_argument("--save_freq", default="epoch", help="'epoch' or a number of steps between backups")
     parser.add_argument("--pause_at", default=None,
@@ -82,24 +84,37 @@ def main(argv=None):
         options["cache_teacher"] = True if args.cache == "memory" else args.cache
     with strategy.scope():
         student = tfkd.models.cnn_student((8, 8, 1), 10)
-        distiller = tfkd.Distiller(student=student, teacher=teachers, loss_weighting=args.loss_weighting, **options)
-        distiller.compile(optimizer=tf_keras.optimizers.Adam(args.learning_rate),
-                          loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
+        if args.textbook:
+            from benchmarks.training_speed import KerasDocsDistiller  # tools/benchmarks
+
+            distiller = KerasDocsDistiller(student, teachers[0])
+            distiller.compile(optimizer=tf_keras.optimizers.Adam(args.learning_rate), metrics=["accuracy"])
+        else:
+            distiller = tfkd.Distiller(student=student, teacher=teachers, loss_weighting=args.loss_weighting,
+                                       **options)
+            distiller.compile(optimizer=tf_keras.optimizers.Adam(args.learning_rate),
+                              loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                              metrics=["accuracy"])
 
     progress = _Progress(os.path.join(args.out, f"progress-{index}.log"), args.pause_at,
                          os.path.join(args.out, f"paused-{index}"))
     callbacks = [progress]
     if args.schedule:
-        callbacks.append(tfkd.callbacks.LinearSchedule("alpha", 0.1, 0.5, epochs=args.epochs))
+        callbacks.append(tfkd.callbacks.LinearSchedule("temperature", 4.0, 2.0, epochs=args.epochs))
     fit_kwargs = {"callbacks": callbacks, "verbose": 0}
     if x_unlabelled is not None:
+        if args.backup:
+            raise SystemExit("--unlabelled with --backup is not supported: tfkd.resume.fit takes labelled arrays")
         fit_kwargs["unlabelled"] = x_unlabelled
     start = time.perf_counter()
     if args.backup:
         save_freq = args.save_freq if args.save_freq == "epoch" else int(args.save_freq)
         tfkd.resume.fit(distiller, x, y, backup_dir=args.backup, epochs=args.epochs, batch_size=args.batch_size,
                         seed=args.seed, save_freq=save_freq, **fit_kwargs)
+    elif x_unlabelled is not None or args.cache != "none":
+        # The Distiller mixes unlabelled samples into every global batch and caches teacher outputs
+        # of arrays itself; tf.distribute shards those batches across the workers.
+        distiller.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, **fit_kwargs)
     else:
         dataset, steps = tfkd.resume.epoch_ordered_batches(x, y, args.batch_size, args.epochs, args.seed)
         distiller.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, **fit_kwargs)
@@ -111,7 +126,7 @@ def main(argv=None):
         "worker": index, "workers": strategy.num_replicas_in_sync, "accuracy": accuracy,
         "epochs_trained": progress.epochs, "steps_trained": progress.steps,
         "samples_per_s": progress.steps * args.batch_size / seconds if progress.steps else None,
-        "seconds": seconds,
+        "seconds": seconds, "epoch_seconds": progress.epoch_seconds, "samples": len(x),
     }
     with open(os.path.join(args.out, f"result-{index}.json"), "w") as f:
         json.dump(result, f)
@@ -131,10 +146,15 @@ class _Progress:
                 self.log_path, self.paused_path = log_path, paused_path
                 self.pause_at = tuple(int(v) for v in pause_at.split(":")) if pause_at else None
                 self.epochs, self.steps, self._epoch = [], 0, 0
+                self.epoch_seconds = []
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
                 self.epochs.append(epoch)
+                self._started = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.epoch_seconds.append(time.perf_counter() - self._started)
 
             def on_train_batch_end(self, batch, logs=None):
                 self.steps += 1
