@@ -12,7 +12,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("augment", "callbacks", "compress", "data", "export", "losses", "models", "teachers")
+_SUBMODULES = ("augment", "callbacks", "compress", "data", "distribute", "export", "losses", "models", "resume",
+               "teacher_cache", "teachers")
 _ATTRIBUTES = {
     "Distiller": ("tfkd.distiller", "Distiller"),
     "load_model": ("tfkd.saving", "load_model"),
