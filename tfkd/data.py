@@ -119,7 +119,15 @@ def _mnist(data_dir):
     if data_dir is None:
         import tf_keras
 
-        (x_train, y_train), (x_test, y_test) = tf_keras.datasets.mnist.load_data()
+        try:
+            (x_train, y_train), (x_test, y_test) = tf_keras.datasets.mnist.load_data()
+        except Exception as e:  # tf_keras raises a bare Exception when the download fails
+            from tfkd.errors import InputError
+
+            raise InputError(
+                "cannot download MNIST (offline?); put its four IDX files in a folder and pass data_dir= "
+                "(--data_dir on the command line)"
+            ) from e
     else:
         if not os.path.isdir(data_dir):
             raise FileNotFoundError(f"data_dir {data_dir!r} is not a directory holding the MNIST IDX files")

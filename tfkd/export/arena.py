@@ -32,7 +32,8 @@ ARENA_MARGIN_BYTES = 1024
 # Each probe runs in a child process: after a failed allocation the tflite-micro
 # wrapper leaves corrupted heap state behind, and a later interpreter in the same
 # process can crash. A child answers "1" (fits) or "0" per arena size read from stdin
-# and exits after the first failure; a crash also counts as "does not fit".
+# and exits after the first failure, with TFLite Micro's message on stderr; a crash also
+# counts as "does not fit", and the prober keeps what the child wrote for the error.
 _PROBE = """
 import sys
 import numpy as np
@@ -44,7 +45,8 @@ for line in sys.stdin:
         details = interpreter.get_input_details(0)
         interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
         interpreter.invoke()
-    except RuntimeError:
+    except RuntimeError as error:
+        print(str(error).strip(), file=sys.stderr, flush=True)
         print(0, flush=True)
         sys.exit(0)
     print(1, flush=True)
@@ -62,12 +64,15 @@ class _Prober:
     def __init__(self, model_path):
         self._model_path = model_path
         self._child = None
+        self._stderr = None
+        self.last_error = ""  # the last line a failed child wrote to stderr
 
     def fits(self, arena_size):
         if self._child is None:
+            self._stderr = tempfile.TemporaryFile()
             self._child = subprocess.Popen(
                 [sys.executable, "-c", _PROBE, self._model_path],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
             )
         try:
             self._child.stdin.write(f"{arena_size}\n")
@@ -85,6 +90,12 @@ class _Prober:
             self._child.wait()
             self._child.stdout.close()
             self._child = None
+            self._stderr.seek(0)
+            lines = [line.strip() for line in self._stderr.read().decode(errors="replace").splitlines()]
+            self._stderr.close()
+            lines = [line for line in lines if line]
+            if lines:
+                self.last_error = lines[-1]
 
 
 def measure_arena(tflite_bytes, limit=ARENA_LIMIT):
@@ -100,8 +111,9 @@ def measure_arena(tflite_bytes, limit=ARENA_LIMIT):
             low, high = 0, ARENA_START  # low: known too small (or zero); high: candidate
             while not prober.fits(high):
                 if high >= limit:
+                    said = f" (the probe said: {prober.last_error})" if prober.last_error else ""
                     raise ValueError(
-                        f"TFLite Micro cannot allocate and invoke the model with an arena of {limit:,} bytes; "
+                        f"TFLite Micro cannot allocate and invoke the model with an arena of {limit:,} bytes{said}; "
                         "expected a model whose operators TFLite Micro supports (see `tfkd inspect`)"
                     )
                 low, high = high, min(high * 2, limit)
