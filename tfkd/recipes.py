@@ -1,7 +1,9 @@
 """Reference training recipes shared by ``tfkd distill``, ``tfkd demo`` and the benchmarks.
 
-Each recipe seeds TensorFlow, builds the reference model for the data and trains it
-with plain ``fit``; the returned ``History`` feeds the report's training curves.
+Each function seeds TensorFlow, builds the reference model for the data and trains it;
+the returned ``History`` feeds the report's training curves. The four students the
+report compares come from ``train_scratch``, ``train_scratch_augmented``,
+``distil_textbook`` and ``distil_with_recipe``.
 """
 
 import dataclasses
@@ -23,6 +25,8 @@ class Recipe:
     student_learning_rate: float = 1e-2
     temperature: float = 4.0
     alpha: float = 0.1
+    # The ``tfkd.distil`` recipe of ``distil_with_recipe``: "auto", "consistent", "patient" or "textbook".
+    distillation: str = "auto"
 
 
 FULL = Recipe()
@@ -55,7 +59,7 @@ def train_scratch(x, y, num_classes, recipe, seed, validation_data=None, verbose
 
 def distil(teacher, x, y, num_classes, recipe, seed, validation_data=None, verbose=0, callbacks=(),
            **distiller_kwargs):
-    """The same student and schedule as ``train_scratch``, taught by ``teacher``.
+    """The textbook distiller: the same student and schedule as ``train_scratch``, taught by ``teacher``.
 
     ``distiller_kwargs`` go to ``Distiller`` and may override the recipe's temperature and alpha;
     ``callbacks`` go to ``fit`` (e.g. a ``tfkd.callbacks`` schedule).
@@ -68,6 +72,43 @@ def distil(teacher, x, y, num_classes, recipe, seed, validation_data=None, verbo
     history = distiller.fit(x, y, epochs=recipe.student_epochs, batch_size=recipe.batch_size,
                             validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
     return distiller, history
+
+
+distil_textbook = distil
+
+
+def train_scratch_augmented(x, y, num_classes, recipe, seed, settings, validation_data=None, verbose=0):
+    """The fair baseline: the student on labels alone with ``settings``' transforms, epochs and schedule.
+
+    ``settings`` is the ``tfkd.teaching.Settings`` the recipe-distilled student trained with;
+    its image transforms (``tfkd.augment.images``, active only in training) sit in front
+    of a plain student. MixUp is left out: without a teacher its targets are mixed labels.
+    """
+    tf_keras.utils.set_random_seed(seed)
+    student = models.for_data(x, num_classes, "student")
+    layer = settings.augment_layer(seed)
+    model = student if layer is None else tf_keras.Sequential([layer, student], name="augmented_student")
+    model.compile(tf_keras.optimizers.Adam(settings.learning_rate), hard_loss(), ["accuracy"])
+    epochs = recipe.student_epochs * settings.epochs_factor
+    history = model.fit(x, y, epochs=epochs, batch_size=recipe.batch_size, validation_data=validation_data,
+                        callbacks=settings.callbacks(epochs), verbose=verbose)
+    return student, history
+
+
+def distil_with_recipe(teacher, x, y, num_classes, recipe, seed, unlabelled=None, validation_data=None, verbose=0,
+                       name=None):
+    """The reference student distilled by ``tfkd.distil`` with ``name`` (default ``recipe.distillation``).
+
+    ``recipe.student_epochs`` is the textbook length the recipe scales. Returns
+    ``(distiller, history)``; ``history.recipe`` holds the settings used.
+    """
+    from tfkd import teaching
+
+    tf_keras.utils.set_random_seed(seed)
+    student = models.for_data(x, num_classes, "student")
+    return teaching.distil(student, teacher, x, y, unlabelled=unlabelled, epochs=recipe.student_epochs,
+                           batch_size=recipe.batch_size, validation_data=validation_data,
+                           recipe=name or recipe.distillation, verbose=verbose, seed=seed)
 
 
 def accuracy(model, x, y):
