@@ -16,10 +16,11 @@ _SUBMODULES = ("augment", "callbacks", "compress", "data", "distribute", "export
                "teacher_cache", "teachers")
 _ATTRIBUTES = {
     "Distiller": ("tfkd.distiller", "Distiller"),
+    "distil": ("tfkd.teaching", "distil"),
     "load_model": ("tfkd.saving", "load_model"),
 }
 
-__all__ = ["Distiller", "load_model", *_SUBMODULES]
+__all__ = ["Distiller", "distil", "load_model", *_SUBMODULES]
 
 
 def __getattr__(name):
