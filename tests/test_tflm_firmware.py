@@ -150,7 +150,7 @@ def test_an_arena_below_what_tflm_needs_fails_allocation_with_a_clear_error(digi
     small = (used - 64) // 16 * 16
     program = tflm_firmware.build(digits_firmware["micro"], digits_firmware["work"] / "build_small_arena", "host", "reference",
                                   tflm, arena_size=small)
-    with pytest.raises(tflm_firmware.FirmwareError, match=f"AllocateTensors failed with an arena of bytes: {small}"):
+    with pytest.raises(tflm_firmware.FirmwareError, match=f"AllocateTensors failed with a {small}-byte arena"):
         tflm_firmware.run(program, "host")
 
 

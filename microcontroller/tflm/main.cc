@@ -120,7 +120,11 @@ int main() {
 
   static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, sizeof(tensor_arena));
   if (interpreter.AllocateTensors() != kTfLiteOk) {
-    return Fail("AllocateTensors failed with an arena of bytes: ", sizeof(tensor_arena));
+    // Too small an arena or an operator missing from the resolver; TFLite Micro has said which
+    // (except in a release library, which carries no messages).
+    Line line;
+    line.Text("error: AllocateTensors failed with a ").Number(sizeof(tensor_arena)).Text("-byte arena").Print();
+    return 1;
   }
   TfLiteTensor* input = interpreter.input(0);
   TfLiteTensor* output = interpreter.output(0);
@@ -135,7 +139,8 @@ int main() {
   Line line;
   for (int i = 0; i < kSampleCount; ++i) {
     std::memcpy(input->data.int8, kSamples[i], kInputElements);
-    const uintptr_t stack_top = PlatformPaintStack();
+    const uintptr_t stack_top = PLATFORM_STACK_POINTER();
+    PlatformPaintStack(stack_top);
     const uint32_t start = PlatformTicks();
     const TfLiteStatus status = interpreter.Invoke();
     const uint32_t stop = PlatformTicks();

@@ -14,9 +14,21 @@ uint32_t PlatformTicks();
 uint32_t PlatformTicksElapsed(uint32_t start, uint32_t stop);
 uint32_t PlatformCalibrationTicks();
 
-// Fills the free stack below the caller's frame with a pattern; PlatformStackUsed then returns
-// how many bytes below `top` were overwritten since. Both do nothing (0) on the host.
-uintptr_t PlatformPaintStack();
+// The stack pointer where it is used (a macro, so that it is the caller's own); 0 on the host.
+#if defined(__arm__)
+#define PLATFORM_STACK_POINTER()                    \
+  ({                                                \
+    uintptr_t sp_;                                  \
+    __asm__ volatile("mov %0, sp" : "=r"(sp_));     \
+    sp_;                                            \
+  })
+#else
+#define PLATFORM_STACK_POINTER() static_cast<uintptr_t>(0)
+#endif
+
+// Fills the free stack below `top` (the caller's stack pointer) with a pattern; PlatformStackUsed
+// then returns how many bytes below `top` were overwritten since. Both do nothing (0) on the host.
+void PlatformPaintStack(uintptr_t top);
 uint32_t PlatformStackUsed(uintptr_t top);
 
 #endif  // TFKD_TFLM_PLATFORM_H_

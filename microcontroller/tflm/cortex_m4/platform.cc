@@ -53,14 +53,12 @@ uint32_t PlatformCalibrationTicks() {
   return PlatformTicksElapsed(start, PlatformTicks());
 }
 
-// Not inlined, so that the painting loop runs in its own frame below the caller's: the caller's
-// frame stays intact and everything below it is fair game for the call being measured.
-__attribute__((noinline)) uintptr_t PlatformPaintStack() {
-  uintptr_t top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+// Paints up to this function's own stack pointer: its frame, just below `top`, is overwritten again
+// by any call deeper than it, which is what is measured.
+void PlatformPaintStack(uintptr_t top) {
   uint32_t* sp;
   __asm__ volatile("mov %0, sp" : "=r"(sp));
-  for (uint32_t* p = &__stack_limit; p < sp; ++p) *p = kStackPaint;
-  return top;
+  for (uint32_t* p = &__stack_limit; p < sp && reinterpret_cast<uintptr_t>(p) < top; ++p) *p = kStackPaint;
 }
 
 uint32_t PlatformStackUsed(uintptr_t top) {
