@@ -113,11 +113,11 @@ def reference_outputs(tflite_bytes, samples):
     return np.stack(rows)
 
 
-def measure_model(name, tflm_dir, samples_count, work):
+def measure_model(name, tflm_dir, samples_count, work, engines=ENGINES):
     tflite_bytes, samples = tflm_models.int8_model(name, samples_count)
     expected = reference_outputs(tflite_bytes, samples)
     row = {"model": name, "tflite_bytes": len(tflite_bytes), "engines": {}}
-    for engine in ENGINES:
+    for engine in engines:
         if engine == "codegen":
             result = run_codegen(tflite_bytes, samples, work)
         else:
@@ -144,6 +144,8 @@ def markdown(rows, command):
     ]
     for row in rows:
         for engine in ENGINES:
+            if engine not in row["engines"]:
+                continue
             result = row["engines"][engine]
             if "error" in result:
                 lines.append(f"| {row['model']} | {ENGINE_TITLES[engine]} | unsupported: {result['error'][:80]} | | | |")
@@ -164,11 +166,18 @@ def main(argv=None):
     parser.add_argument("--out", default="bench_tflm", help="folder for tflm_peer.json and tflm_peer.md")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="inputs per model (cost is averaged)")
     parser.add_argument("--models", default=",".join(tflm_models.MODELS), help="comma-separated subset")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ", ".join(ENGINES))
     args = parser.parse_args(argv)
+    engines = args.engines.split(",")
+    if not set(engines) <= set(ENGINES) or "codegen" not in engines:
+        print(f"bench_tflm_peer: error: engines={args.engines!r}; expected codegen and some of {', '.join(ENGINES)}",
+              file=sys.stderr)
+        return 2
     try:
         tflm_dir = build_tflm.check_tflm_dir(args.tflm_dir)
-        for kernels in ("reference", "cmsis_nn"):
-            build_tflm.library(tflm_dir, "cortex-m4", kernels)
+        for engine in engines:
+            if engine != "codegen":  # builds a missing library once (minutes)
+                build_tflm.library(tflm_dir, "cortex-m4", engine.split("_", 1)[1])
     except build_tflm.BuildError as e:
         print(f"bench_tflm_peer: error: {e}", file=sys.stderr)
         return 2
@@ -180,10 +189,11 @@ def main(argv=None):
     rows = []
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory(prefix=f"tfkd-peer-{name}-") as work:
-            rows.append(measure_model(name, tflm_dir, args.samples, work))
+            rows.append(measure_model(name, tflm_dir, args.samples, work, engines))
         print(json.dumps(rows[-1]), flush=True)
     command = "TFLM_DIR=../shared/third_party/tflite-micro python tools/bench_tflm_peer.py" + (
-        f" --samples {args.samples}" if args.samples != DEFAULT_SAMPLES else "")
+        f" --samples {args.samples}" if args.samples != DEFAULT_SAMPLES else "") + (
+        f" --engines {args.engines}" if engines != list(ENGINES) else "")
     os.makedirs(args.out, exist_ok=True)
     from tfkd.files import atomic_write_text
 
