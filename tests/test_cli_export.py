@@ -165,3 +165,69 @@ def test_inspect_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     junk.write_bytes(b"")
     assert main(["tfkd", "inspect", str(junk)]) == 2
     assert "not a TFLite flatbuffer" in _one_error_line(capsys, "inspect")
+
+
+# The dispatcher: which errors are input errors (one line, exit 2) and which are bugs (traceback).
+
+
+def test_tfkd_input_errors_exit_2_and_bugs_keep_their_traceback(monkeypatch, tmp_path, capsys):
+    from tfkd.cli import export as export_command
+    from tfkd.errors import InputError
+
+    model, npz, out = str(tmp_path / "m.keras"), str(tmp_path / "d.npz"), str(tmp_path / "out")
+    for error, code in ((InputError("--data names nothing useful"), 2), (FileNotFoundError("no such file"), 2)):
+        monkeypatch.setattr(export_command, "main", lambda fv, args, error=error: (_ for _ in ()).throw(error))
+        assert main(["tfkd", "export", model, "--data", npz, "--out", out]) == code
+        assert str(error).split(":")[0] in _one_error_line(capsys, "export")
+
+    def bug(fv, args):
+        return len(None)  # a TypeError from a mistake in the code
+
+    monkeypatch.setattr(export_command, "main", bug)
+    with pytest.raises(TypeError):
+        main(["tfkd", "export", model, "--data", npz, "--out", out])
+
+
+def test_value_errors_count_as_input_errors_only_when_tfkd_raises_them():
+    from tfkd.cli import is_input_error
+
+    def raised(function):
+        try:
+            function()
+        except Exception as e:  # noqa: BLE001 - the exception itself is under test
+            return e
+        raise AssertionError("nothing raised")
+
+    assert is_input_error(raised(lambda: tfkd.compress.quantize(tfkd.models.cnn_student((8, 8, 1), 10),
+                                                                (np.zeros((4, 8, 8, 1)), np.zeros(4)), scheme="int4")))
+    assert not is_input_error(raised(lambda: np.zeros(6).reshape(4, 4)))  # NumPy's own ValueError
+    assert not is_input_error(raised(lambda: {}["key"]))
+
+
+def test_native_log_lines_are_dropped_and_other_lines_pass(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from tfkd.cli import _NativeLogFilter\n"
+        "with _NativeLogFilter():\n"
+        "    os.write(2, b'E0000 00:00:1795625580.970895    6431 cuda_platform.cc:52] failed call to cuInit\\n')\n"
+        "    os.write(2, b'fully_quantize: 0, inference_type: 6, input_inference_type: INT8\\n')\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    os.write(2, b'tfkd demo: error: kept\\n')\n"
+        "os.write(2, b'after the block\\n')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == ["tfkd demo: error: kept", "after the block"]
+
+
+def test_mnist_offline_is_one_line_naming_data_dir(monkeypatch, tmp_path, capsys):
+    def offline():
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(tf_keras.datasets.mnist, "load_data", offline)
+    assert main(["tfkd", "distill", "--dataset", "mnist", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "--data_dir" in _one_error_line(capsys, "distill")
+    assert not (tmp_path / "out").exists()
