@@ -26,3 +26,25 @@ def test_docstring_examples(module_name):
     module = importlib.import_module(module_name)
     failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert attempted > 0 and failures == 0
+
+
+def _readme_number(pattern):
+    match = re.search(pattern, open(README, encoding="utf-8").read(), flags=re.S)
+    assert match, pattern
+    return float(match.group(1).replace(",", ""))
+
+
+def test_readme_figures_match_the_code():
+    """The README's model sizes are what tfkd.models builds, and its ratios follow from its byte counts."""
+    import tfkd
+
+    teacher = tfkd.models.cnn_teacher((8, 8, 1), num_classes=10)
+    student = tfkd.models.cnn_student((8, 8, 1), num_classes=10)
+    assert _readme_number(r"cnn_teacher`, ([\d,]+) parameters") == teacher.count_params()
+    assert _readme_number(r"parameters, ([\d,]+)\s+bytes of float32 weights") == 4 * teacher.count_params()
+    assert _readme_number(r"cnn_student`, ([\d,]+) parameters") == student.count_params()
+    assert _readme_number(r"cnn_student`, [\d,]+ parameters,\s+([\d,]+) bytes") == 4 * student.count_params()
+    int8_bytes = _readme_number(r"int8 flatbuffer holds ([\d,]+) bytes")
+    assert _readme_number(r"([\d.]+)x smaller than the teacher's") == round(4 * teacher.count_params() / int8_bytes)
+    assert _readme_number(r"only ([\d.]+)x smaller than the student's") == round(
+        4 * student.count_params() / int8_bytes, 1)
