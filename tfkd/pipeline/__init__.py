@@ -5,7 +5,8 @@ its inputs when it is built; ``Pipeline(work_dir).run(stage)`` runs it with one
 progress line, saves its result atomically under ``work_dir`` and, on a rerun with the
 same config and inputs, loads it instead (see ``tfkd.pipeline.stage``).
 
-- training: ``Data``, ``Teacher``, ``Scratch``, ``Distil``; ``Given`` and ``given_data`` for a model
+- training: ``Data``, ``Teacher``, ``Scratch``, ``Distil`` (textbook), ``DistilRecipe`` (``tfkd.distil``),
+  ``ScratchAugmented`` (the fair baseline); ``Given`` and ``given_data`` for a model
   or arrays made elsewhere
 - compression: ``Prune``, ``Cluster``, ``QAT`` (``Guidance``: how they fine-tune)
 - deployment: ``Convert``, ``Verify``
@@ -29,11 +30,11 @@ from tfkd.pipeline.deployment import Convert, Converted, Verified, Verify
 from tfkd.pipeline.emit import Android, Arduino, CArrays, Codegen, Emitted
 from tfkd.pipeline.report import Report, write_plots
 from tfkd.pipeline.stage import Context, Pipeline, Stage
-from tfkd.pipeline.training import (Data, DataResult, Distil, Given, ModelResult, Scratch, Teacher, TrainConfig,
-                                    given_data)
+from tfkd.pipeline.training import (Data, DataResult, Distil, DistilledModel, DistilRecipe, Given, ModelResult,
+                                    Scratch, ScratchAugmented, Teacher, TrainConfig, given_data)
 
 __all__ = [
     "Android", "Arduino", "CArrays", "Cluster", "Codegen", "CompressedModel", "Context", "Convert", "Converted",
-    "Data", "DataResult", "Distil", "Emitted", "Given", "Guidance", "ModelResult", "Pipeline", "Prune", "QAT",
-    "Report", "Scratch", "Stage", "Teacher", "TrainConfig", "Verified", "Verify", "given_data", "write_plots",
+    "Data", "DataResult", "Distil", "DistilRecipe", "DistilledModel", "Emitted", "Given", "Guidance", "ModelResult", "Pipeline", "Prune", "QAT",
+    "Report", "Scratch", "ScratchAugmented", "Stage", "Teacher", "TrainConfig", "Verified", "Verify", "given_data", "write_plots",
 ]

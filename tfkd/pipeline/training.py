@@ -145,7 +145,10 @@ class Scratch(Stage):
 
 
 class Distil(Stage):
-    """The reference student taught by the teacher (``recipes.distil``). Inputs: ``data``, ``teacher``."""
+    """The reference student taught by the teacher with the textbook (Hinton) settings (``recipes.distil``).
+
+    Inputs: ``data``, ``teacher``.
+    """
 
     name = "student_distilled"
     Config = TrainConfig
@@ -161,8 +164,79 @@ class Distil(Stage):
         return f"accuracy {result.accuracy:.4f}"
 
     def report(self, result):
+        recipe = self.config.recipe
         return {"accuracy": result.accuracy, "params": result.params, "fp32_bytes": result.fp32_bytes,
-                "gzip_bytes": result.gzip_bytes}
+                "gzip_bytes": result.gzip_bytes, "temperature": recipe.temperature, "alpha": recipe.alpha,
+                "epochs": recipe.student_epochs}
+
+
+@dataclasses.dataclass
+class DistilledModel(ModelResult):
+    """A student distilled by a ``tfkd.distil`` recipe; ``recipe`` holds the ``tfkd.teaching.Settings`` used."""
+
+    recipe: dict = None
+    recipe_scores: dict = None  # held-out accuracy of each recipe "auto" tried
+
+    def settings(self):
+        from tfkd import teaching
+
+        return teaching.Settings(**self.recipe)
+
+
+class DistilRecipe(Stage):
+    """The reference student distilled by ``tfkd.distil`` with ``recipe.distillation`` (``recipes.distil_with_recipe``).
+
+    Inputs: ``data``, ``teacher``.
+    """
+
+    name = "student_distilled"
+    Config = TrainConfig
+    Result = DistilledModel
+
+    def run(self, context):
+        data, teacher = self.inputs["data"], self.inputs["teacher"]
+        distiller, history = recipes.distil_with_recipe(teacher.model, data.x, data.y, data.num_classes,
+                                                        self.config.recipe, self.config.seed,
+                                                        validation_data=data.validation, verbose=context.verbose)
+        base = model_result(distiller.student, data, history)
+        fields = {field.name: getattr(base, field.name) for field in dataclasses.fields(base)}
+        return DistilledModel(**fields,
+                              recipe=dataclasses.asdict(history.recipe),
+                              recipe_scores=getattr(history, "recipe_scores", None) or None)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f} (recipe {result.recipe['name']})"
+
+    def report(self, result):
+        recipe = {"requested": self.config.recipe.distillation, **result.recipe,
+                  "epochs": self.config.recipe.student_epochs * result.recipe["epochs_factor"]}
+        if result.recipe_scores:
+            recipe["held_out_accuracy"] = result.recipe_scores
+        return {"accuracy": result.accuracy, "params": result.params, "fp32_bytes": result.fp32_bytes,
+                "gzip_bytes": result.gzip_bytes, "recipe": recipe}
+
+
+class ScratchAugmented(Stage):
+    """The fair baseline: the student on labels alone with the distilled student's augmentation and epochs
+    (``recipes.train_scratch_augmented``). Inputs: ``data``, ``distilled`` (a ``DistilRecipe`` result)."""
+
+    name = "student_scratch_augmented"
+    Config = TrainConfig
+    Result = ModelResult
+
+    def run(self, context):
+        data, settings = self.inputs["data"], self.inputs["distilled"].settings()
+        model, history = recipes.train_scratch_augmented(data.x, data.y, data.num_classes, self.config.recipe,
+                                                         self.config.seed, settings, data.validation, context.verbose)
+        return model_result(model, data, history)
+
+    def note(self, result):
+        return f"accuracy {result.accuracy:.4f}"
+
+    def report(self, result):
+        recipe = self.inputs["distilled"].recipe
+        return {"accuracy": result.accuracy, "augment": recipe["augment"],
+                "epochs": self.config.recipe.student_epochs * recipe["epochs_factor"]}
 
 
 class Given(Stage):
