@@ -86,3 +86,36 @@ def test_killed_worker_job_restarts_and_loses_at_most_the_epoch_in_progress(teac
     for a, b in zip(weights(out, 0), weights(out, 1)):
         np.testing.assert_array_equal(a, b)
     assert results[0]["accuracy"] > 0.5, results
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10)
+
+    def labels(dataset):
+        return [batch[1].numpy().tolist() for batch in dataset]
+
+    whole, steps = tfkd_resume().epoch_ordered_batches(x, y, 4, epochs=3, seed=5)
+    assert steps == 3
+    whole = labels(whole)
+    assert len(whole) == 9 and whole[:3] != whole[3:6]  # reshuffled every epoch
+    assert sorted(sum(whole[3:6], [])) == list(range(10))  # every sample once per epoch
+    resumed, _ = tfkd_resume().epoch_ordered_batches(x, y, 4, epochs=3, seed=5, start_epoch=1, start_step=2)
+    assert labels(resumed) == whole[5:]
+    other_seed, _ = tfkd_resume().epoch_ordered_batches(x, y, 4, epochs=3, seed=6)
+    assert labels(other_seed) != whole
+
+
+def test_bad_backup_arguments_get_one_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="backup directory .* is not writable"):
+        tfkd_resume().backup_callback(blocker / "backup")
+    with pytest.raises(ValueError, match="shuffle= is set by tfkd.resume.fit"):
+        tfkd_resume().fit(None, np.zeros((4, 1)), backup_dir=tmp_path / "b", shuffle=True)
+
+
+def tfkd_resume():
+    import tfkd.resume
+
+    return tfkd.resume

@@ -35,6 +35,7 @@ def parse_args(argv):
     parser.add_argument("--learning_rate", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train_samples", type=int, default=0, help="use only the first N samples (0: all)")
+    parser.add_argument("--repeat_data", type=int, default=1, help="tile the training set N times (benchmarks)")
     parser.add_argument("--augment", action="store_true", help="Distiller(augment=tfkd.augment.images(...))")
     parser.add_argument("--unlabelled", type=int, default=0,
                         help="treat the last N training samples as unlabelled transfer data")
@@ -71,6 +72,7 @@ def main(argv=None):
     (x, y), (x_test, y_test), _ = tfkd.data.load("digits")
     if args.train_samples:
         x, y = x[: args.train_samples], y[: args.train_samples]
+    x, y = np.tile(x, (args.repeat_data, 1, 1, 1)), np.tile(y, args.repeat_data)
     x_unlabelled = None
     if args.unlabelled:
         x, y, x_unlabelled = x[: -args.unlabelled], y[: -args.unlabelled], x[-args.unlabelled:]
