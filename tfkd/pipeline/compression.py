@@ -39,6 +39,8 @@ class CompressedModel:
 
 
 class _CompressionStage(Stage):
+    """What Prune, Cluster and QAT share; their configs end with ``epochs`` and ``guidance``."""
+
     Result = CompressedModel
 
     def _fine_tune(self, epochs, context):
@@ -68,8 +70,8 @@ class Prune(_CompressionStage):
     @dataclasses.dataclass(frozen=True)
     class Config:
         target_sparsity: float = 0.75
-        structure: str = None
-        exclude: tuple = ()
+        structure: str = None  # or "2:4"
+        exclude: tuple = ()  # layer names left dense
         epochs: int = 10
         guidance: Guidance = Guidance()
 

@@ -103,42 +103,39 @@ class TrainConfig:
     seed: int = 0
 
 
-class Teacher(Stage):
-    """The reference teacher for the data (``recipes.train_teacher``). Inputs: ``data``."""
+class _TrainedAlone(Stage):
+    """A reference model trained on labels alone by ``train`` (a ``tfkd.recipes`` function). Inputs: ``data``."""
 
-    name = "teacher"
     Config = TrainConfig
     Result = ModelResult
+    train = None
 
     def run(self, context):
         data = self.inputs["data"]
-        model, history = recipes.train_teacher(data.x, data.y, data.num_classes, self.config.recipe,
-                                               self.config.seed, data.validation, context.verbose)
+        model, history = type(self).train(data.x, data.y, data.num_classes, self.config.recipe, self.config.seed,
+                                          data.validation, context.verbose)
         return model_result(model, data, history)
 
     def note(self, result):
         return f"accuracy {result.accuracy:.4f}, {result.params} params"
+
+
+class Teacher(_TrainedAlone):
+    """The reference teacher for the data (``recipes.train_teacher``)."""
+
+    name = "teacher"
+    train = recipes.train_teacher
 
     def report(self, result):
         return {"accuracy": result.accuracy, "params": result.params, "fp32_bytes": result.fp32_bytes,
                 "gzip_bytes": result.gzip_bytes}
 
 
-class Scratch(Stage):
-    """The baseline: the reference student on labels alone (``recipes.train_scratch``). Inputs: ``data``."""
+class Scratch(_TrainedAlone):
+    """The baseline: the reference student on labels alone (``recipes.train_scratch``)."""
 
     name = "student_scratch"
-    Config = TrainConfig
-    Result = ModelResult
-
-    def run(self, context):
-        data = self.inputs["data"]
-        model, history = recipes.train_scratch(data.x, data.y, data.num_classes, self.config.recipe,
-                                               self.config.seed, data.validation, context.verbose)
-        return model_result(model, data, history)
-
-    def note(self, result):
-        return f"accuracy {result.accuracy:.4f}"
+    train = recipes.train_scratch
 
     def report(self, result):
         return {"accuracy": result.accuracy, "params": result.params}
