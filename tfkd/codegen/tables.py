@@ -144,10 +144,11 @@ def softmax(beta, input_scale):
     """SOFTMAX (int8 in, int8 out): exp of every difference ``d = row max - input`` (0..255), and the
     largest ``d`` TFLite Micro still counts (``-diff_min``)."""
     real = min(float(beta) * float(input_scale) * (1 << 26), float((1 << 31) - 1))
+    if not real > 1.0:
+        # TFLite Micro aborts here (QuantizeMultiplierGreaterThanOne); its input has collapsed to ~0.
+        raise ModelError(f"SOFTMAX input scale {float(input_scale):.3g} (times beta {float(beta):.3g}) is below "
+                         "2^-26; TFLite Micro cannot run it (expected the scale of a non-degenerate activation)")
     multiplier, left_shift = quantize_multiplier(real)
-    if left_shift < 0:
-        raise ModelError(f"SOFTMAX beta * input scale ({real / (1 << 26):.3g}) is too small; TFLite Micro needs "
-                         "a multiplier above 1")
     radius = _input_radius(5, left_shift)
     exps = []
     for d in range(256):
