@@ -21,6 +21,7 @@ from tfkd.teachers import Teacher
 
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 DEFAULT_ALPHA = 0.1
+_NO_STEP = tf.int64.max  # _non_finite_step while every loss has been finite
 
 
 def _metric_name(term):
@@ -166,12 +167,10 @@ class Distiller(tf_keras.Model):
         self.alpha = tf.Variable(float(alpha), name="alpha", **scalar)
         # 0 during the hint-only stage of FeatureHint(hint_epochs=N), 1 afterwards.
         self.output_stage = tf.Variable(1.0, name="output_stage", **scalar)
-        # The first non-finite loss, recorded inside the graph and read once per epoch by _NanGuard.
+        # The step of the first non-finite loss, recorded in the graph, read once per epoch by _NanGuard.
         self._non_finite_step = tf.Variable(
-            tf.constant(-1, tf.int64), name="non_finite_step", trainable=False,
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            _NO_STEP, name="non_finite_step", trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
         )
-        self._non_finite_loss = tf.Variable(0.0, name="non_finite_loss", **scalar)
 
         self._term_names = ["student_loss"]
         if distillation_loss is not None:
@@ -179,7 +178,7 @@ class Distiller(tf_keras.Model):
         self._term_names += [_metric_name(t) for t in feature_losses]
         if len(set(self._term_names)) != len(self._term_names):
             raise ValueError(f"distillation terms need distinct names; got {self._term_names}")
-        self._trackers = {n: tf_keras.metrics.Mean(name=n) for n in ["loss", *self._term_names]}
+        self._term_means = _TermMeans(["loss", *self._term_names])
         if loss_weighting == "uncertainty":
             self.log_variances = tf.Variable(tf.zeros(len(self._term_names)), name="log_variances")
         self._hard_loss = None
@@ -200,10 +199,18 @@ class Distiller(tf_keras.Model):
 
     @property
     def metrics(self):
-        metrics = list(self._trackers.values())
+        metrics = [self._term_means]
         if self.compiled_metrics is not None:
             metrics += self.compiled_metrics.metrics
         return metrics
+
+    @property
+    def metrics_names(self):
+        """The loss, each term, then the compiled metrics: the order of ``evaluate``'s list."""
+        names = list(self._term_means.names)
+        if self.compiled_metrics is not None:
+            names += [m.name for m in self.compiled_metrics.metrics]
+        return names
 
     def trainable_variables_to_update(self):
         """The student's trainable weights, the feature adapters and any learned loss weights."""
@@ -247,8 +254,9 @@ class Distiller(tf_keras.Model):
         if unlabelled is not None:
             check_unlabelled(x, unlabelled)
         self._prepare(x, y)
-        # The NaN guard goes first so that no later callback (a checkpoint) sees a broken epoch.
-        callbacks = [_NanGuard(), *(callbacks or []), _StageSwitch()]
+        # The NaN guard goes first so that no later callback (a checkpoint) sees a broken epoch;
+        # the parameters are logged next so that user callbacks see them.
+        callbacks = [_NanGuard(), _LogParameters(), *(callbacks or []), _StageSwitch()]
         if self.cache_teacher:
             x, y, batch_size = teacher_output_cache(self, x, y, batch_size, kwargs)
             if unlabelled is not None:
@@ -283,9 +291,11 @@ class Distiller(tf_keras.Model):
         if self.mixup or self.cutmix:
             inputs, lam, permutation = tfkd_augment.mix(inputs, self.mixup, self.cutmix)
             mixing = (lam, permutation)
+        # The teachers run outside the tape: nothing flows back into them.
+        teacher_outputs, teacher_features = self._teacher_forward(inputs, cached)
         with tf.GradientTape() as tape:
             total, values, counts, student_outputs = self._compute_losses(
-                inputs, cached, y, sample_weight, labelled, mixing, training=True
+                inputs, teacher_outputs, teacher_features, y, sample_weight, labelled, mixing, training=True
             )
         variables = self.trainable_variables_to_update()
         gradients = tape.gradient(total, variables)
@@ -298,8 +308,9 @@ class Distiller(tf_keras.Model):
     def test_step(self, data):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
         inputs, cached, labelled = unpack_inputs(x)
+        teacher_outputs, teacher_features = self._teacher_forward(inputs, cached)
         _, values, counts, student_outputs = self._compute_losses(
-            inputs, cached, y, sample_weight, labelled, None, training=False
+            inputs, teacher_outputs, teacher_features, y, sample_weight, labelled, None, training=False
         )
         return self._update_metrics(values, counts, y, student_outputs, sample_weight, labelled)
 
@@ -381,19 +392,19 @@ class Distiller(tf_keras.Model):
         results = self._student_with_features(x, training=training)
         return results[0], dict(zip(names, results[1:]))
 
-    def _compute_losses(self, x, cached, y, sample_weight, labelled, mixing, training):
+    def _teacher_forward(self, x, cached):
+        """The teachers' outputs and features on ``x``, or those cached for it."""
+        if cached is not None:
+            return list(cached["outputs"]), dict(cached["features"])
+        return self._teachers.forward(x, self._teacher_feature_names())
+
+    def _compute_losses(self, x, teacher_outputs, teacher_features, y, sample_weight, labelled, mixing, training):
         """Total loss, per-term batch means (and, for the hard term, its labelled count), outputs.
 
         ``labelled`` is None when every sample has a label, else 1/0 per sample;
         ``mixing`` is None or ``(lam, permutation)`` of the mixed batch.
         """
         student_outputs, student_features = self._student_forward(x, training=training)
-        if cached is not None:
-            teacher_outputs, teacher_features = list(cached["outputs"]), dict(cached["features"])
-        else:
-            teacher_outputs, teacher_features = self._teachers.forward(x, self._teacher_feature_names())
-        teacher_outputs = [tf.stop_gradient(t) for t in teacher_outputs]
-        teacher_features = {k: tf.stop_gradient(v) for k, v in teacher_features.items()}
 
         batch = tf.shape(tf.nest.flatten(student_outputs)[0])[0]
         weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, tf.float32), [batch])
@@ -422,33 +433,39 @@ class Distiller(tf_keras.Model):
         term_labels = y if labelled is None and mixing is None else None
         if self.distillation_loss is not None:
             per_sample["distillation_loss"] = _times(self.distillation_loss.per_sample(
-                term_labels, teacher_outputs, student_outputs, self.temperature, self._teachers.weights
+                term_labels, teacher_outputs, student_outputs, tf.convert_to_tensor(self.temperature),
+                self._teachers.weights,
             ), distill_weights)
         for term in self.feature_losses:
             per_sample[_metric_name(term)] = _times(term.per_sample(
                 [teacher_features[t] for t, _ in term.pairs], [student_features[s] for _, s in term.pairs]
             ), distill_weights)
 
+        # Each term is averaged over the global batch (the hard term over its labelled
+        # samples, which may be none): scaled values sum to the right gradient over replicas.
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        batch_size = tf.cast(batch, tf.float32)
         means, counts, scaled = {}, {}, {}
         for name, values in per_sample.items():
-            total = tf.reduce_sum(tf.reshape(values, [batch]))
+            total = tf.reduce_sum(values)
             if name == "student_loss" and labelled is not None:
-                # Averaged over the labelled samples of the global batch, which may be none.
                 count = tf.reduce_sum(labelled)
                 means[name], counts[name] = tf.math.divide_no_nan(total, count), count
                 global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
                 scaled[name] = tf.math.divide_no_nan(total, global_count)
             else:
-                means[name] = total / tf.cast(batch, tf.float32)
-                scaled[name] = tf.nn.compute_average_loss(tf.reshape(values, [batch]))
+                means[name] = total / batch_size
+                scaled[name] = means[name] / num_replicas if num_replicas > 1 else means[name]
         total = self._combine(scaled)
         if self.student.losses:
             total += tf.nn.scale_regularization_loss(tf.add_n(self.student.losses))
-        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        means["loss"] = total * num_replicas
+        means["loss"] = total * num_replicas if num_replicas > 1 else total
         return total, means, counts, student_outputs
 
     def _combine(self, scaled):
+        # The hint-only stage of FeatureHint(hint_epochs=N) switches the output terms off;
+        # without such a stage the switch is left out of the graph.
+        stage = self.output_stage if self._hint_epochs() else None
         if self.loss_weighting == "uncertainty":
             num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
             terms = []
@@ -456,29 +473,31 @@ class Distiller(tf_keras.Model):
                 if name in scaled:
                     log_variance = self.log_variances[index]
                     term = tf.exp(-log_variance) * scaled[name] + log_variance / num_replicas
-                    # The hint-only stage of FeatureHint(hint_epochs=N) switches the output terms off.
                     if name in ("student_loss", "distillation_loss"):
-                        term *= self.output_stage
+                        term = _times(term, stage)
                     terms.append(term)
             return tf.add_n(terms)
-        feature_sum = [t.weight * scaled[_metric_name(t)] for t in self.feature_losses]
-        logit_part = scaled.get("distillation_loss", 0.0) * self.output_stage
-        distillation = logit_part + (tf.add_n(feature_sum) if feature_sum else 0.0)
+        distillation = [t.weight * scaled[_metric_name(t)] for t in self.feature_losses]
+        if "distillation_loss" in scaled:
+            distillation.append(_times(scaled["distillation_loss"], stage))
+        distillation = tf.add_n(distillation)
         if "student_loss" not in scaled:
             return distillation
-        return self.output_stage * self.alpha * scaled["student_loss"] + (1.0 - self.alpha) * distillation
+        alpha = tf.convert_to_tensor(self.alpha)
+        return _times(alpha * scaled["student_loss"], stage) + (1.0 - alpha) * distillation
+
+    def _hint_epochs(self):
+        return max([getattr(t, "hint_epochs", 0) for t in self.feature_losses] or [0])
 
     def _record_non_finite(self, loss):
         """Remembers the first step whose loss is not finite, without a host sync."""
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             loss = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        first = tf.logical_and(tf.logical_not(tf.math.is_finite(loss)), self._non_finite_step < 0)
-        self._non_finite_step.assign(tf.where(first, tf.cast(self._train_counter, tf.int64), self._non_finite_step))
-        self._non_finite_loss.assign(tf.where(first, tf.cast(loss, tf.float32), self._non_finite_loss))
+        step = tf.where(tf.math.is_finite(loss), _NO_STEP, self._train_counter)
+        self._non_finite_step.assign(tf.minimum(self._non_finite_step, step))
 
     def _update_metrics(self, values, counts, y, student_outputs, sample_weight, labelled):
-        for name, value in values.items():
-            self._trackers[name].update_state(value, sample_weight=counts.get(name))
+        self._term_means.update_state(values, counts)
         if y is not None and self.compiled_metrics is not None:
             if labelled is not None:
                 # A Keras mask is what unweighted metrics (compile's `metrics`) honour.
@@ -486,16 +505,47 @@ class Distiller(tf_keras.Model):
                 for output in tf.nest.flatten(student_outputs):
                     output._keras_mask = labelled > 0.0
             self.compiled_metrics.update_state(y, student_outputs, sample_weight)
-        logs = {name: self._trackers[name].result() for name in self._trackers if name in values}
+        logs = self._term_means.results(values)
         if self.compiled_metrics is not None:
             logs.update({m.name: m.result() for m in self.compiled_metrics.metrics})
-        logs["temperature"] = tf.identity(self.temperature)
-        if self.loss_weighting == "uncertainty":
-            for index, name in enumerate(self._term_names):
-                logs[f"weight_{name}"] = tf.exp(-self.log_variances[index])
-        else:
-            logs["alpha"] = tf.identity(self.alpha)
         return logs
+
+
+class _TermMeans(tf_keras.metrics.Metric):
+    """Epoch means of the loss and of each term, all in one pair of variables.
+
+    One vector update per step instead of one ``Mean`` per term keeps the train step
+    as cheap as a hand-written distiller's. A term absent from a step counts nothing.
+    """
+
+    def __init__(self, names, name="term_means"):
+        super().__init__(name=name)
+        self.names = list(names)
+        self.totals = self.add_weight("totals", shape=[len(names)], initializer="zeros")
+        self.counts = self.add_weight("counts", shape=[len(names)], initializer="zeros")
+
+    def update_state(self, values, counts):
+        """``values``: name -> batch mean; ``counts``: name -> its weight where not 1."""
+        totals = [values[n] * counts[n] if n in counts else values.get(n, 0.0) for n in self.names]
+        self.totals.assign_add(tf.stack(totals))
+        if counts:
+            weights = [counts.get(n, 1.0) if n in values else 0.0 for n in self.names]
+            self.counts.assign_add(tf.stack([tf.cast(w, tf.float32) for w in weights]))
+        else:
+            self.counts.assign_add(tf.constant([1.0 if n in values else 0.0 for n in self.names]))
+
+    def result(self):
+        # A dict, not a vector: Keras aggregates it across replicas as it is, whereas a
+        # vector unstacked in each replica would be summed over the replicas.
+        return dict(zip(self.names, tf.unstack(tf.math.divide_no_nan(self.totals, self.counts))))
+
+    def results(self, present):
+        """name -> epoch mean, for the names in ``present``."""
+        return {n: m for n, m in self.result().items() if n in present}
+
+    def reset_state(self):
+        for variable in self.variables:
+            variable.assign(tf.zeros_like(variable))
 
 
 class _TeacherEnsemble:
@@ -526,8 +576,22 @@ class _StageSwitch(tf_keras.callbacks.Callback):
     """Runs FitNets' two stages: hints alone for ``hint_epochs``, then every term."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        hint_epochs = max([getattr(t, "hint_epochs", 0) for t in self.model.feature_losses] or [0])
-        self.model.output_stage.assign(0.0 if epoch < hint_epochs else 1.0)
+        self.model.output_stage.assign(0.0 if epoch < self.model._hint_epochs() else 1.0)
+
+
+class _LogParameters(tf_keras.callbacks.Callback):
+    """Logs alpha, the temperature and learned term weights once per epoch, as they were in it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        model = self.model
+        logs["temperature"] = float(model.temperature.numpy())
+        if model.loss_weighting == "uncertainty":
+            for name, log_variance in zip(model._term_names, model.log_variances.numpy()):
+                logs[f"weight_{name}"] = float(np.exp(-log_variance))
+        else:
+            logs["alpha"] = float(model.alpha.numpy())
 
 
 class _NanGuard(tf_keras.callbacks.Callback):
@@ -538,19 +602,19 @@ class _NanGuard(tf_keras.callbacks.Callback):
     """
 
     def on_train_begin(self, logs=None):
-        self.model._non_finite_step.assign(-1)
+        self.model._non_finite_step.assign(_NO_STEP)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch, self._first_step = epoch, int(self.model._train_counter.numpy())
 
     def on_epoch_end(self, epoch, logs=None):
         step = int(self.model._non_finite_step.numpy())
-        if step >= 0:
+        if step != _NO_STEP:
             self.model.stop_training = True
-            loss = float(self.model._non_finite_loss.numpy())
             raise FloatingPointError(
-                f"the distillation loss became {loss} at epoch {self._epoch + 1}, step {step - self._first_step + 1}; "
-                "lower the learning rate, check the inputs for NaN or infinity, or lower the temperature"
+                f"the distillation loss stopped being finite at epoch {self._epoch + 1}, step "
+                f"{step - self._first_step + 1} (epoch mean {(logs or {}).get('loss')}); lower the learning rate, "
+                "check the inputs for NaN or infinity, or lower the temperature"
             )
 
 

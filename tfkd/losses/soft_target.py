@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfkd.losses.base import ClassificationTerm, ensemble_probabilities
+from tfkd.losses.base import ClassificationTerm, ensemble_probabilities, log_probabilities
 
 
 class SoftTarget(ClassificationTerm):
@@ -29,8 +29,13 @@ class SoftTarget(ClassificationTerm):
         super().__init__(teacher_outputs=teacher_outputs, name=name, **kwargs)
 
     def per_sample(self, y_true, teacher_outputs, student_outputs, temperature, teacher_weights):
-        teacher_probs = ensemble_probabilities(teacher_outputs, teacher_weights, self.teacher_outputs, temperature)
         student_log_probs = tf.nn.log_softmax(tf.cast(student_outputs, tf.float32) / temperature, axis=-1)
-        teacher_log_probs = tf.math.log(tf.clip_by_value(teacher_probs, 1e-12, 1.0))
+        if len(teacher_outputs) == 1:
+            # One teacher: its log-probabilities are exact, no ensemble average to take the log of.
+            teacher_log_probs = log_probabilities(teacher_outputs[0], self.teacher_outputs, temperature)
+            teacher_probs = tf.exp(teacher_log_probs)
+        else:
+            teacher_probs = ensemble_probabilities(teacher_outputs, teacher_weights, self.teacher_outputs, temperature)
+            teacher_log_probs = tf.math.log(tf.clip_by_value(teacher_probs, 1e-12, 1.0))
         kl = tf.reduce_sum(teacher_probs * (teacher_log_probs - student_log_probs), axis=-1)
         return kl * tf.square(temperature)
