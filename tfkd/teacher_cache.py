@@ -199,7 +199,10 @@ def _write(directory, distiller, names, batches, fingerprint, shards):
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise ValueError(f"teacher-output cache {directory!r} is a file; expected a directory")
     staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-teacher-cache-")
-    forward = tf.function(lambda inputs: distiller._teachers.forward(inputs, names), reduce_retracing=True)
+    # No autograph: teachers are models without Python control flow, and autograph would re-read
+    # their source files from disk.
+    forward = tf.function(lambda inputs: distiller._teachers.forward(inputs, names), reduce_retracing=True,
+                          autograph=False)
     try:
         writers = [tf.io.TFRecordWriter(os.path.join(staging, f"shard-{i:05d}.tfrecord")) for i in range(shards)]
         records = samples = 0
