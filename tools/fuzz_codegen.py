@@ -1,16 +1,17 @@
 """Fuzzing ``tfkd codegen`` against TFLite Micro: random tf_keras models, bit for bit.
 
-Each case builds a small random ``tf_keras`` model around one operator (random shapes, channel
-counts, kernel sizes, strides, dilations, padding, fused activations and quantization ranges)
-or a random chain of several, converts it to int8 with ``tfkd.export.to_tflite``, and runs
-64 inputs (raw int8 noise that saturates every clamp, plus in-range values) through the
-generated C compiled with the host compiler and through the Python TFLite Micro interpreter.
+Each model holds several independent random instances of one operator (random shapes, channel
+counts, kernel sizes, strides, dilations, padding, fused activations and quantization ranges), or
+random chains of several operators, side by side on one input and joined by a concatenation; it
+is converted to int8 with ``tfkd.export.to_tflite`` and 64 inputs (raw int8 noise that saturates
+every clamp, plus in-range values) run through the generated C compiled with the host compiler and through the Python TFLite Micro interpreter.
 Any differing byte is a mismatch. Models of a batch are compiled into one executable.
 
     python tools/fuzz_codegen.py --cases 200 --seed 0            # the benchmark: 200 per op
     python tools/fuzz_codegen.py --cases 3 --ops SOFTMAX,MEAN    # a quick look
 
-Prints one line per operator (cases, mismatches, errors) and exits 1 on any mismatch or error.
+Prints one line per operator (instances, models, models containing the operator, mismatching
+models, models code generation refused) and exits 1 on any mismatch or error.
 """
 
 import argparse
@@ -27,6 +28,8 @@ import numpy as np  # noqa: E402
 
 INPUTS_PER_CASE = 64
 BATCH = 24
+# Independent random instances of the operator per model: one conversion checks several.
+BRANCHES_PER_MODEL = 8
 
 
 def _layers():
@@ -40,187 +43,147 @@ def _activation(rng):
     return str(rng.choice(["linear", "relu", "relu6"]))
 
 
-def _act_layer(layers, name):
+def _act(layers, name):
     return {"linear": lambda t: t, "relu": layers.ReLU(), "relu6": layers.ReLU(6.0)}[name]
 
 
-def _image(rng, low=3, high=12, channels=(1, 8)):
-    return (int(rng.integers(low, high)), int(rng.integers(low, high)), int(rng.integers(*channels)))
-
-
 def _pre(layers, x, rng, channels=None):
-    """A 1x1 convolution in front, so the operator under test sees a random quantized range."""
-    return layers.Conv2D(channels or x.shape[-1], 1, use_bias=bool(rng.integers(2)))(x)
+    """A 1x1 convolution in front, so that each branch sees its own random quantized range and depth."""
+    return layers.Conv2D(channels or int(rng.integers(1, 9)), 1, use_bias=bool(rng.integers(2)))(x)
 
 
-def build_conv(rng):
-    tf_keras, layers = _layers()
-    shape = _image(rng, 4, 14)
-    inputs = tf_keras.Input(shape)
+def _window(rng, x, allow_dilation=True):
     k = int(rng.integers(1, 6))
-    dilation = int(rng.choice([1, 1, 2])) if k > 1 else 1
+    dilation = int(rng.choice([1, 1, 2])) if k > 1 and allow_dilation else 1
     stride = 1 if dilation > 1 else int(rng.integers(1, 4))
     padding = str(rng.choice(["same", "valid"]))
-    if padding == "valid" and (k - 1) * dilation + 1 > min(shape[:2]):
+    if padding == "valid" and (k - 1) * dilation + 1 > min(x.shape[1:3]):
         padding = "same"
-    x = layers.Conv2D(int(rng.integers(1, 12)), k, strides=stride, dilation_rate=dilation, padding=padding,
-                      activation=_activation(rng), use_bias=bool(rng.integers(2)))(inputs)
-    return tf_keras.Model(inputs, x)
+    return k, stride, dilation, padding
 
 
-def build_depthwise(rng):
-    tf_keras, layers = _layers()
-    shape = _image(rng, 4, 14)
-    inputs = tf_keras.Input(shape)
-    k = int(rng.integers(1, 6))
+# One branch per operator: x (an NHWC tensor) in, a tensor out. ``rng`` draws every choice.
+
+def branch_conv(rng, layers, x):
+    k, stride, dilation, padding = _window(rng, x)
+    return layers.Conv2D(int(rng.integers(1, 12)), k, strides=stride, dilation_rate=dilation, padding=padding,
+                         activation=_activation(rng), use_bias=bool(rng.integers(2)))(x)
+
+
+def branch_depthwise(rng, layers, x):
     # Keras lowers a dilated depthwise convolution to SPACE_TO_BATCH_ND around it; dilation is
-    # covered by CONV_2D and by the kernel's own tests.
-    stride, dilation = int(rng.integers(1, 4)), 1
-    padding = str(rng.choice(["same", "valid"]))
-    if padding == "valid" and k > min(shape[:2]):
-        padding = "same"
-    x = layers.DepthwiseConv2D(k, strides=stride, dilation_rate=dilation, padding=padding,
-                               depth_multiplier=int(rng.integers(1, 4)), activation=_activation(rng),
-                               use_bias=bool(rng.integers(2)))(inputs)
-    return tf_keras.Model(inputs, x)
+    # covered by CONV_2D here and by the kernel's own tests.
+    k, stride, _, padding = _window(rng, x, allow_dilation=False)
+    return layers.DepthwiseConv2D(k, strides=stride, padding=padding, depth_multiplier=int(rng.integers(1, 4)),
+                                  activation=_activation(rng), use_bias=bool(rng.integers(2)))(_pre(layers, x, rng))
 
 
-def build_fully_connected(rng):
-    tf_keras, layers = _layers()
-    inputs = tf_keras.Input((int(rng.integers(1, 40)),))
-    x = layers.Dense(int(rng.integers(1, 24)), activation=_activation(rng), use_bias=bool(rng.integers(2)))(inputs)
-    return tf_keras.Model(inputs, x)
+def branch_fully_connected(rng, layers, x):
+    return layers.Dense(int(rng.integers(1, 24)), activation=_activation(rng),
+                        use_bias=bool(rng.integers(2)))(layers.Flatten()(_pre(layers, x, rng)))
 
 
-def _pool(rng, kind):
-    tf_keras, layers = _layers()
-    shape = _image(rng, 3, 12)
-    inputs = tf_keras.Input(shape)
-    k = int(rng.integers(1, min(shape[:2]) + 1))
-    stride = int(rng.integers(1, 4))
-    padding = str(rng.choice(["same", "valid"]))
-    pool = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
-    x = pool(k, strides=stride, padding=padding)(_pre(layers, inputs, rng))
-    return tf_keras.Model(inputs, x)
+def _pool(rng, layers, x, pool):
+    k = int(rng.integers(1, min(x.shape[1:3]) + 1))
+    return pool(k, strides=int(rng.integers(1, 4)), padding=str(rng.choice(["same", "valid"])))(_pre(layers, x, rng))
 
 
-def build_max_pool(rng):
-    return _pool(rng, "max")
+def branch_max_pool(rng, layers, x):
+    return _pool(rng, layers, x, layers.MaxPooling2D)
 
 
-def build_average_pool(rng):
-    return _pool(rng, "average")
+def branch_average_pool(rng, layers, x):
+    return _pool(rng, layers, x, layers.AveragePooling2D)
 
 
-def _binary(rng, layer_type):
-    tf_keras, layers = _layers()
-    shape = _image(rng, 1, 8)
-    inputs = tf_keras.Input(shape)
-    a = _pre(layers, inputs, rng)
-    b = _pre(layers, inputs, rng)
+def _binary(rng, layers, x, layer_type):
+    channels = int(rng.integers(1, 9))
+    a, b = _pre(layers, x, rng, channels), _pre(layers, x, rng, channels)
     if rng.integers(3) == 0:  # broadcast one side over the spatial axes
         b = layers.GlobalAveragePooling2D(keepdims=True)(b)
-    x = layer_type()([a, b])
-    return tf_keras.Model(inputs, _act_layer(layers, _activation(rng))(x))
+    return _act(layers, _activation(rng))(layer_type()([a, b]))
 
 
-def build_add(rng):
-    return _binary(rng, _layers()[1].Add)
+def branch_add(rng, layers, x):
+    return _binary(rng, layers, x, layers.Add)
 
 
-def build_sub(rng):
-    return _binary(rng, _layers()[1].Subtract)
+def branch_sub(rng, layers, x):
+    return _binary(rng, layers, x, layers.Subtract)
 
 
-def build_mul(rng):
-    return _binary(rng, _layers()[1].Multiply)
+def branch_mul(rng, layers, x):
+    return _binary(rng, layers, x, layers.Multiply)
 
 
-def _unary(rng, make):
-    tf_keras, layers = _layers()
-    inputs = tf_keras.Input(_image(rng, 1, 7))
-    return tf_keras.Model(inputs, make(layers, _pre(layers, inputs, rng)))
+def branch_softmax(rng, layers, x):
+    x = _pre(layers, x, rng)
+    return layers.Softmax()(layers.Flatten()(x) if rng.integers(2) else x)
 
 
-def build_softmax(rng):
-    return _unary(rng, lambda layers, x: layers.Softmax()(layers.Flatten()(x) if rng.integers(2) else x))
+def branch_logistic(rng, layers, x):
+    return layers.Activation("sigmoid")(_pre(layers, x, rng))
 
 
-def build_logistic(rng):
-    return _unary(rng, lambda layers, x: layers.Activation("sigmoid")(x))
+def branch_tanh(rng, layers, x):
+    return layers.Activation("tanh")(_pre(layers, x, rng))
 
 
-def build_tanh(rng):
-    return _unary(rng, lambda layers, x: layers.Activation("tanh")(x))
+def branch_leaky_relu(rng, layers, x):
+    return layers.LeakyReLU(float(rng.uniform(0.01, 0.9)))(_pre(layers, x, rng))
 
 
-def build_leaky_relu(rng):
-    return _unary(rng, lambda layers, x: layers.LeakyReLU(float(rng.uniform(0.01, 0.9)))(x))
-
-
-def build_hard_swish(rng):
+def branch_hard_swish(rng, layers, x):
     import tensorflow as tf
 
-    return _unary(rng, lambda layers, x: layers.Lambda(lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(x))
+    return layers.Lambda(lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(_pre(layers, x, rng))
 
 
-def _standalone_activation(rng, activation):
+def _standalone(rng, layers, x, activation):
     # A concatenation in front keeps the converter from fusing the activation into a convolution.
-    tf_keras, layers = _layers()
-    inputs = tf_keras.Input(_image(rng, 1, 7))
-    x = layers.Concatenate()([_pre(layers, inputs, rng), _pre(layers, inputs, rng)])
-    return tf_keras.Model(inputs, activation(layers)(x))
+    return activation(layers.Concatenate()([_pre(layers, x, rng), _pre(layers, x, rng)]))
 
 
-def build_relu(rng):
-    return _standalone_activation(rng, lambda layers: layers.ReLU())
+def branch_relu(rng, layers, x):
+    return _standalone(rng, layers, x, layers.ReLU())
 
 
-def build_relu6(rng):
-    return _standalone_activation(rng, lambda layers: layers.ReLU(6.0))
+def branch_relu6(rng, layers, x):
+    return _standalone(rng, layers, x, layers.ReLU(6.0))
 
 
-def build_mean(rng):
-    return _unary(rng, lambda layers, x: layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(2)))(x))
+def branch_mean(rng, layers, x):
+    return layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(2)))(_pre(layers, x, rng))
 
 
-def build_concatenation(rng):
-    tf_keras, layers = _layers()
-    inputs = tf_keras.Input(_image(rng, 1, 7))
-    parts = [layers.Conv2D(int(rng.integers(1, 6)), 1)(inputs) for _ in range(int(rng.integers(2, 4)))]
-    return tf_keras.Model(inputs, layers.Concatenate(axis=-1)(parts))
+def branch_concatenation(rng, layers, x):
+    return layers.Concatenate()([_pre(layers, x, rng) for _ in range(int(rng.integers(2, 4)))])
 
 
-def build_pad(rng):
+def branch_pad(rng, layers, x):
     pads = tuple(tuple(int(v) for v in rng.integers(0, 3, size=2)) for _ in range(2))
-    return _unary(rng, lambda layers, x: layers.ZeroPadding2D(pads)(x))
+    return layers.ZeroPadding2D(pads)(_pre(layers, x, rng))
 
 
-def build_reshape(rng):
-    return _unary(rng, lambda layers, x: layers.Dense(int(rng.integers(1, 9)))(layers.Flatten()(x)))
+def branch_reshape(rng, layers, x):
+    return layers.Dense(int(rng.integers(1, 9)))(layers.Flatten()(_pre(layers, x, rng)))
 
 
-def build_expand_dims(rng):
+def branch_expand_dims(rng, layers, x):
     import tensorflow as tf
 
-    return _unary(rng, lambda layers, x: layers.Lambda(lambda t: tf.expand_dims(t, 1))(layers.Flatten()(x)))
+    return layers.Lambda(lambda t: tf.expand_dims(t, 1))(layers.Flatten()(_pre(layers, x, rng)))
 
 
-def build_squeeze(rng):
+def branch_squeeze(rng, layers, x):
     import tensorflow as tf
 
-    def make(layers, x):
-        x = layers.GlobalAveragePooling2D(keepdims=True)(x)
-        return layers.Lambda(lambda t: tf.squeeze(t, axis=[1, 2]))(x)
-
-    return _unary(rng, make)
+    x = layers.GlobalAveragePooling2D(keepdims=True)(_pre(layers, x, rng))
+    return layers.Lambda(lambda t: tf.squeeze(t, axis=[1, 2]))(x)
 
 
-def build_chain(rng):
-    """Several random operators in a row: convolutions, pooling, activations, softmax at the end."""
-    tf_keras, layers = _layers()
-    inputs = tf_keras.Input(_image(rng, 6, 14))
-    x = inputs
+def branch_chain(rng, layers, x):
+    """Several random operators in a row, ending in a softmax."""
     for _ in range(int(rng.integers(2, 5))):
         choice = int(rng.integers(6))
         if choice == 0:
@@ -236,22 +199,34 @@ def build_chain(rng):
             x = layers.Activation(str(rng.choice(["sigmoid", "tanh"])))(x)
         else:
             x = layers.LeakyReLU(0.1)(layers.Conv2D(4, 1)(x))
-    x = layers.Dense(int(rng.integers(2, 10)))(layers.GlobalAveragePooling2D()(x))
-    return tf_keras.Model(inputs, layers.Softmax()(x))
+    return layers.Softmax()(layers.Dense(int(rng.integers(2, 10)))(layers.GlobalAveragePooling2D()(x)))
 
 
-BUILDERS = {
-    "CONV_2D": build_conv, "DEPTHWISE_CONV_2D": build_depthwise, "FULLY_CONNECTED": build_fully_connected,
-    "MAX_POOL_2D": build_max_pool, "AVERAGE_POOL_2D": build_average_pool, "ADD": build_add, "SUB": build_sub,
-    "MUL": build_mul, "SOFTMAX": build_softmax, "LOGISTIC": build_logistic, "TANH": build_tanh,
-    "RELU": build_relu, "RELU6": build_relu6, "LEAKY_RELU": build_leaky_relu, "HARD_SWISH": build_hard_swish,
-    "MEAN": build_mean, "CONCATENATION": build_concatenation, "PAD": build_pad, "RESHAPE": build_reshape,
-    "EXPAND_DIMS": build_expand_dims, "SQUEEZE": build_squeeze, "CHAIN": build_chain,
+BRANCHES = {
+    "CONV_2D": branch_conv, "DEPTHWISE_CONV_2D": branch_depthwise, "FULLY_CONNECTED": branch_fully_connected,
+    "MAX_POOL_2D": branch_max_pool, "AVERAGE_POOL_2D": branch_average_pool, "ADD": branch_add,
+    "SUB": branch_sub, "MUL": branch_mul, "SOFTMAX": branch_softmax, "LOGISTIC": branch_logistic,
+    "TANH": branch_tanh, "RELU": branch_relu, "RELU6": branch_relu6, "LEAKY_RELU": branch_leaky_relu,
+    "HARD_SWISH": branch_hard_swish, "MEAN": branch_mean, "CONCATENATION": branch_concatenation,
+    "PAD": branch_pad, "RESHAPE": branch_reshape, "EXPAND_DIMS": branch_expand_dims, "SQUEEZE": branch_squeeze,
+    "CHAIN": branch_chain,
 }
+BUILDERS = BRANCHES
+DEFAULT_OPS = [op for op in BRANCHES if op != "SQUEEZE"]
 
 
-def make_case(op, seed):
-    """``(tflite_bytes, int8 inputs)`` of one seeded random case for ``op``."""
+def build_model(op, rng, branches):
+    """A model of ``branches`` independent random instances of ``op`` on one input, flattened and joined."""
+    import tf_keras
+    from tf_keras import layers
+
+    inputs = tf_keras.Input((int(rng.integers(3, 13)), int(rng.integers(3, 13)), int(rng.integers(1, 6))))
+    outputs = [layers.Flatten()(BRANCHES[op](rng, layers, inputs)) for _ in range(branches)]
+    return tf_keras.Model(inputs, outputs[0] if branches == 1 else layers.Concatenate()(outputs))
+
+
+def make_case(op, seed, branches=1):
+    """``(tflite_bytes, int8 inputs)`` of one seeded random model of ``branches`` instances of ``op``."""
     import tf_keras
 
     import tfkd
@@ -259,7 +234,7 @@ def make_case(op, seed):
 
     rng = np.random.default_rng(seed)
     tf_keras.utils.set_random_seed(seed)
-    model = BUILDERS[op](rng)
+    model = build_model(op, rng, branches)
     spread = float(10 ** rng.uniform(-1, 1))
     offset = float(rng.uniform(-0.5, 0.5)) * spread
     shape = model.input_shape[1:]
@@ -324,19 +299,22 @@ def check_batch(cases):
     return results
 
 
-def fuzz(ops, cases, seed=0, log=print):
-    """Runs ``cases`` seeded cases per operator; returns {op: {"cases", "mismatches", "errors", "examples"}}."""
-    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for op in ops for i in range(cases)]
-    summary = {op: {"cases": 0, "with_op": 0, "mismatches": 0, "errors": 0, "examples": []} for op in ops}
+def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print):
+    """Runs ``cases`` seeded random instances per operator, ``branches`` of them per model; returns
+    {op: {"cases", "models", "with_op", "mismatches", "errors", "examples"}} (counts of models but ``cases``)."""
+    models = -(-cases // branches)
+    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for op in ops for i in range(models)]
+    summary = {op: {"cases": 0, "models": 0, "with_op": 0, "mismatches": 0, "errors": 0, "examples": []} for op in ops}
     for start in range(0, len(pending), BATCH):
         batch = []
         for op, case_seed in pending[start:start + BATCH]:
-            tflite_bytes, inputs = make_case(op, case_seed)
+            tflite_bytes, inputs = make_case(op, case_seed, branches)
             batch.append(((op, case_seed), tflite_bytes, inputs))
         for result in check_batch(batch):
             op, case_seed = result["case"]
             entry = summary[op]
-            entry["cases"] += 1
+            entry["cases"] += branches
+            entry["models"] += 1
             entry["with_op"] += int(op in result.get("ops", ()) or op == "CHAIN" and "error" not in result)
             bad = "error" in result or result["mismatched_bytes"]
             if "error" in result:
@@ -351,9 +329,12 @@ def fuzz(ops, cases, seed=0, log=print):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=200, help="cases per operator (default 200)")
+    parser.add_argument("--cases", type=int, default=200, help="random instances per operator (default 200)")
+    parser.add_argument("--branches", type=int, default=BRANCHES_PER_MODEL,
+                        help=f"instances per model (default {BRANCHES_PER_MODEL})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ops", default=",".join(BUILDERS), help="comma-separated operators (default: all)")
+    parser.add_argument("--ops", default=",".join(DEFAULT_OPS), help="comma-separated operators (default: all "
+                        "but SQUEEZE, which the converter turns into RESHAPE)")
     parser.add_argument("--json", help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     ops = [op.strip().upper() for op in args.ops.split(",") if op.strip()]
@@ -364,10 +345,11 @@ def main(argv=None):
 
     cli._import_tensorflow_quietly()
     began = time.time()
-    summary = fuzz(ops, args.cases, args.seed, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"{'operator':<20} {'cases':>6} {'with op':>8} {'mismatches':>10} {'errors':>6}")
+    summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'mismatches':>10} {'errors':>6}")
     for op, entry in summary.items():
-        print(f"{op:<20} {entry['cases']:>6} {entry['with_op']:>8} {entry['mismatches']:>10} {entry['errors']:>6}")
+        print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['mismatches']:>10} "
+              f"{entry['errors']:>6}")
         for example in entry["examples"]:
             print(f"    seed {example['seed']}: {example}")
     print(f"{sum(e['cases'] for e in summary.values())} cases in {time.time() - began:.0f} s")
