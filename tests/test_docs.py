@@ -7,7 +7,8 @@ import re
 import pytest
 
 README = "README.md"
-DOCTESTED_MODULES = ["tfkd.callbacks", "tfkd.data", "tfkd.distiller", "tfkd.losses.soft_target", "tfkd.models"]
+DOCTESTED_MODULES = ["tfkd.callbacks", "tfkd.data", "tfkd.distiller", "tfkd.losses.soft_target", "tfkd.models",
+                     "tfkd.pipeline"]
 
 
 def test_readme_distiller_example_runs(tmp_path, monkeypatch):
@@ -19,6 +20,19 @@ def test_readme_distiller_example_runs(tmp_path, monkeypatch):
     exec(compile(blocks[0], README, "exec"), namespace)
     assert "student_loss" in namespace["history"].history
     assert (tmp_path / "student.keras").exists()
+
+
+def test_readme_pipeline_example_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    text = open(README, encoding="utf-8").read()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "pipeline as p" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, README, "exec"), namespace)
+    assert namespace["converted"].int8[4:8] == b"TFL3"
+    assert 0.5 < namespace["verified"].int8["tflm_accuracy"] <= 1.0
+    again = {}
+    exec(compile(block, README, "exec"), again)
+    assert again["run"].skipped == ["teacher", "student_distilled", "student_pruned", "int8", "verify"]
 
 
 @pytest.mark.parametrize("module_name", DOCTESTED_MODULES)
