@@ -20,8 +20,9 @@ SEEDS = 2  # the fewest that give a standard deviation; the quick default of 3 o
 LABELS_PER_CLASS = 5
 SPEED_LABELS = ("plain fit (student only)", "Keras-docs style distiller (baseline)", "tfkd Distiller, online",
                 "tfkd Distiller, cached teacher")
-QUALITY_ROWS = [quality.TEACHER, quality.SECOND_TEACHER, quality.SCRATCH] + quality.method_names()
-REGIMES = ("all labels", f"{LABELS_PER_CLASS} labels per class")
+QUALITY_ROWS = [quality.TEACHER, *quality.STUDENTS]
+REGIMES = tuple(f"{data}, {regime}" for data in ("digits", "iris")
+                for regime in ("all labels", f"{LABELS_PER_CLASS} labels per class + the rest unlabelled"))
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def _in_unit(value):
     return 0.0 <= value <= 1.0
 
 
-def test_quality_has_every_method_in_both_regimes(run):
+def test_quality_has_every_method_in_every_regime(run):
     results, markdown = run
     tables = _tables(markdown)
     for regime in REGIMES:
@@ -74,7 +75,12 @@ def test_quality_has_every_method_in_both_regimes(run):
         for name in quality.method_names():
             gap = results["quality"][regime][name]["gap_closed"]
             assert gap is None or math.isfinite(gap), (regime, name, gap)
-    assert results["best_method"] in quality.method_names()
+        recipe = results["quality"][regime][quality.RECIPE]
+        assert len(recipe["chosen"]) == SEEDS and 0 <= recipe["beats_every_baseline"] <= SEEDS
+        if regime.startswith("iris"):  # no image transforms on tabular data
+            assert set(recipe["chosen"]) <= {"textbook", "patient"}
+    assert set(results["quality"]) == set(REGIMES)
+    assert results["best_method"] == quality.RECIPE
 
 
 def test_ladder_has_every_stage_and_shrinks(run):

@@ -27,7 +27,7 @@ import dataclasses  # noqa: E402
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from benchmarks import ladder, latency, quality, report, settings, training_speed  # noqa: E402
+from benchmarks import quality, report, settings, training_speed  # noqa: E402
 
 import tfkd  # noqa: E402
 
@@ -39,6 +39,7 @@ flags.DEFINE_integer("labels_per_class", 15,
                      "Labelled samples per class of the few-labels regime; 0 runs the all-labels regime only.",
                      lower_bound=0)
 flags.DEFINE_string("data_dir", None, "Folder with the MNIST IDX files; without it, the embedded digits.")
+flags.DEFINE_enum("only", None, ["quality"], "Run this section alone (the others need the quality section first).")
 flags.mark_flag_as_required("out")
 
 
@@ -83,14 +84,19 @@ def main(argv):
         results["timings_s"][section] = round(time.perf_counter() - section_start, 1)
         return value
 
-    found = timed("quality", lambda: quality.run(x, y, x_test, y_test, num_classes, run_settings, FLAGS.seeds,
-                                                  FLAGS.labels_per_class, _log))
+    datasets = [quality.Dataset(dataset, x, y, x_test, y_test, num_classes, recipe),
+                quality.Dataset("iris", *_iris(), run_settings.tabular_recipe)]
+    found = timed("quality", lambda: quality.run(datasets, FLAGS.seeds, FLAGS.labels_per_class, _log))
     results["quality"] = found.regimes
-    all_labels = found.regimes["all labels"]
-    # The best method by mean accuracy with all labels; its seed-0 student goes down the ladder.
-    best = max(quality.method_names(), key=lambda name: all_labels[name]["mean"])
+    # The tfkd recipe's seed-0 student (images, all labels) goes down the ladder.
+    best = quality.RECIPE
     results["best_method"] = best
     teacher, student = found.teachers[0], found.students[best]
+    if FLAGS.only == "quality":
+        _finish(results, run_settings, dataset, x, x_test, teacher, student, start)
+        return
+    from benchmarks import ladder, latency  # the TFLite side: not needed by --only quality
+
     rows, int8 = timed("ladder", lambda: ladder.run(teacher, student, x, y, x_test, y_test, run_settings, log=_log))
     results["ladder"] = rows
 
@@ -103,10 +109,23 @@ def main(argv):
     eager = seconds["float Keras, eager call"]
     results["latency"] = {name: {"seconds": s, "speedup_vs_keras_eager": eager / s} for name, s in seconds.items()}
 
+    _finish(results, run_settings, dataset, x, x_test, teacher, student, start)
+
+
+def _iris():
+    (x, y), (x_test, y_test), class_names = tfkd.data.load("iris")
+    return x, y, x_test, y_test, len(class_names)
+
+
+def _finish(results, run_settings, dataset, x, x_test, teacher, student, start):
+    """Settings, total time; writes benchmark.json and benchmark.md and prints the markdown."""
+    recipe = run_settings.recipe
     results["settings"] = {
         "quick": FLAGS.quick, "seeds": FLAGS.seeds, "labels_per_class": FLAGS.labels_per_class,
         **dataclasses.asdict(recipe),
-        **{k: v for k, v in dataclasses.asdict(run_settings).items() if k != "recipe"},
+        **{k: v for k, v in dataclasses.asdict(run_settings).items() if k not in ("recipe", "tabular_recipe")},
+        "tabular_recipe": dataclasses.asdict(run_settings.tabular_recipe),
+        "only": FLAGS.only,
         # after the settings: the samples actually used, not the slice limits (None: whole split)
         "dataset": dataset, "train_samples": int(len(x)), "test_samples": int(len(x_test)),
         "teacher_params": teacher.count_params(), "student_params": student.count_params(),

@@ -1,11 +1,16 @@
-"""Distillation quality: test accuracy of each method over seeds, and the gap it closes.
+"""Distillation quality: test accuracy of each training method over seeds, and the gap it closes.
 
-Every method trains the same reference student with the same recipe (epochs, batch size,
-learning rate, alpha) as the from-scratch baseline; only the teacher's terms differ. The
-teacher is trained on the whole labelled training split. In the few-labels regime the
-students see only ``labels_per_class`` labelled samples per class (drawn per seed) while
-the teacher keeps its full training: the setting where soft targets carry the most
-information the labels do not.
+Regimes, each with its own teacher (trained on the whole labelled training split, per seed):
+
+- images (digits) with all labels;
+- images with ``labels_per_class`` labels per class, the other training images unlabelled;
+- tabular (Iris), the same two regimes: mixup and unlabelled inputs only, no image transforms.
+
+Rows, every one trained in the same run on the same labelled samples with the same reference
+student: scratch; scratch with the tfkd recipe's image transforms, epochs and schedule; the
+Keras documentation's distiller (``training_speed.KerasDocsDistiller``, textbook Hinton, the
+textbook epochs); ``tfkd.Distiller`` with its defaults (unlabelled inputs through
+``fit(unlabelled=)`` where there are any); and ``tfkd.distil(recipe="auto")``.
 """
 
 import dataclasses
@@ -14,36 +19,21 @@ import numpy as np
 import tf_keras
 
 import tfkd
-from tfkd import models, recipes
+from benchmarks.training_speed import KerasDocsDistiller
+from tfkd import recipes
 
-TEACHER, SECOND_TEACHER, SCRATCH = "teacher", "second teacher", "student from scratch"
-
-
-def _methods(recipe):
-    """Distiller arguments (and fit callbacks) of each distillation method, by row label."""
-    return {
-        "SoftTarget T=2": dict(temperature=2.0),
-        "SoftTarget T=4": dict(temperature=4.0),
-        "DKD": dict(distillation_loss=tfkd.losses.DKD(target_weight=1.0, non_target_weight=8.0)),
-        "FeatureHint": dict(feature_losses=[tfkd.losses.FeatureHint([("features_4", "features_2")])]),
-        "AttentionTransfer": dict(feature_losses=[tfkd.losses.AttentionTransfer([("features_2", "features_1")])]),
-        "uncertainty weighting": dict(loss_weighting="uncertainty"),
-        "alpha schedule 0.1->0.5": dict(
-            callbacks=[tfkd.callbacks.LinearSchedule("alpha", 0.1, 0.5, epochs=recipe.student_epochs)]
-        ),
-        "two teachers": dict(second_teacher=True),
-    }
+TEACHER = "teacher"
+SCRATCH = "scratch"
+SCRATCH_AUGMENTED = "scratch, same augmentation and epochs"
+TEXTBOOK = "textbook distiller (Keras docs)"
+DEFAULTS = "tfkd Distiller, defaults"
+RECIPE = "tfkd recipe (auto)"
+STUDENTS = (SCRATCH, SCRATCH_AUGMENTED, TEXTBOOK, DEFAULTS, RECIPE)
 
 
 def method_names():
-    """Row labels of the distillation methods, in table order."""
-    return list(_methods(recipes.FULL))
-
-
-def _distil(teachers, x, y, num_classes, recipe, seed, second_teacher=False, **kwargs):
-    teacher = list(teachers) if second_teacher else teachers[0]
-    distiller, _ = recipes.distil(teacher, x, y, num_classes, recipe, seed, **kwargs)
-    return distiller.student
+    """Rows compared against scratch (they get a gap closed), in table order."""
+    return list(STUDENTS[1:])
 
 
 def labelled_subset(y, labels_per_class, seed):
@@ -57,73 +47,104 @@ def labelled_subset(y, labels_per_class, seed):
                                    for c in classes]))
 
 
-def train_teachers(x, y, num_classes, settings, seed):
-    """The reference teacher and a second, narrower teacher (another seed) for the two-teacher method."""
-    teacher, _ = recipes.train_teacher(x, y, num_classes, settings.recipe, seed)
-    tf_keras.utils.set_random_seed(seed + 1000)
-    second = models.cnn_teacher(x.shape[1:], num_classes, width=settings.second_teacher_width,
-                                name="second_teacher")
-    second.compile(tf_keras.optimizers.Adam(settings.recipe.teacher_learning_rate), recipes.hard_loss(),
-                   ["accuracy"])
-    second.fit(x, y, epochs=settings.recipe.teacher_epochs, batch_size=settings.recipe.batch_size, verbose=0)
-    return teacher, second
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    recipe: recipes.Recipe
 
 
-def run_seed(teachers, x, y, x_test, y_test, num_classes, settings, seed, log):
-    """Test accuracy of scratch and of every method for one seed; also returns the trained students."""
-    recipe = settings.recipe
-    scratch, _ = recipes.train_scratch(x, y, num_classes, recipe, seed)
-    accuracies = {SCRATCH: recipes.accuracy(scratch, x_test, y_test)}
+def _textbook(teacher, x, y, num_classes, recipe, seed):
+    tf_keras.utils.set_random_seed(seed)
+    model = KerasDocsDistiller(tfkd.models.for_data(x, num_classes, "student"), teacher,
+                               alpha=recipe.alpha, temperature=recipe.temperature)
+    model.compile(optimizer=tf_keras.optimizers.Adam(recipe.student_learning_rate), metrics=["accuracy"])
+    model.fit(x, y, epochs=recipe.student_epochs, batch_size=recipe.batch_size, verbose=0)
+    return model.student
+
+
+def _defaults(teacher, x, y, unlabelled, num_classes, recipe, seed):
+    tf_keras.utils.set_random_seed(seed)
+    distiller = tfkd.Distiller(student=tfkd.models.for_data(x, num_classes, "student"), teacher=teacher)
+    distiller.compile(tf_keras.optimizers.Adam(recipe.student_learning_rate), recipes.hard_loss(), ["accuracy"])
+    distiller.fit(x, y, unlabelled=unlabelled, epochs=recipe.student_epochs, batch_size=recipe.batch_size, verbose=0)
+    return distiller.student
+
+
+def run_regime(teacher, data, index, seed, log):
+    """Test accuracy of every row for the labelled samples ``index`` (the rest unlabelled, if any)."""
+    recipe = data.recipe
+    x, y = data.x[index], data.y[index]
+    rest = np.setdiff1d(np.arange(len(data.y)), index)
+    unlabelled = data.x[rest] if len(rest) else None
     students = {}
-    for name, kwargs in _methods(recipe).items():
-        students[name] = _distil(teachers, x, y, num_classes, recipe, seed, **kwargs)
-        accuracies[name] = recipes.accuracy(students[name], x_test, y_test)
-        log(f"  seed {seed} {name}: {accuracies[name]:.4f} (scratch {accuracies[SCRATCH]:.4f})")
-    return accuracies, students
+    students[SCRATCH], _ = recipes.train_scratch(x, y, data.num_classes, recipe, seed)
+    distiller, history = recipes.distil_with_recipe(teacher, x, y, data.num_classes, recipe, seed,
+                                                    unlabelled=unlabelled, name="auto")
+    students[RECIPE] = distiller.student
+    students[SCRATCH_AUGMENTED], _ = recipes.train_scratch_augmented(x, y, data.num_classes, recipe, seed,
+                                                                     history.recipe)
+    students[TEXTBOOK] = _textbook(teacher, x, y, data.num_classes, recipe, seed)
+    students[DEFAULTS] = _defaults(teacher, x, y, unlabelled, data.num_classes, recipe, seed)
+    accuracies = {name: recipes.accuracy(students[name], data.x_test, data.y_test) for name in STUDENTS}
+    log(f"  seed {seed}: " + ", ".join(f"{name} {value:.4f}" for name, value in accuracies.items())
+        + f" (recipe chose {history.recipe.name})")
+    return accuracies, students, history.recipe.name
 
 
-def summarise(per_seed):
-    """Mean, std (population) and per-seed values of each row, plus the gap each method closes.
+def summarise(per_seed, chosen):
+    """Mean, std (population), per-seed values and the gap closed of each row.
 
-    The gap closed is (distilled - scratch) / (teacher - scratch) on the seed means: per-seed
-    denominators are a point or two on digits and make per-seed ratios noisy.
+    The gap closed is (row - scratch) / (teacher - scratch) on the seed means (per-seed
+    denominators of a point or two make per-seed ratios noisy). ``beats_every_baseline``
+    counts the seeds where the recipe is strictly above every other student row.
     """
     rows = {}
-    for name in per_seed[0]:
+    for name in (TEACHER, *STUDENTS):
         values = [accuracies[name] for accuracies in per_seed]
         rows[name] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": values}
     teacher, scratch = rows[TEACHER]["mean"], rows[SCRATCH]["mean"]
+    gap = teacher - scratch
     for name in method_names():
-        gap = teacher - scratch
         rows[name]["gap_closed"] = (rows[name]["mean"] - scratch) / gap if gap > 0 else None
+    rows[RECIPE]["chosen"] = chosen
+    rows[RECIPE]["beats_every_baseline"] = sum(
+        all(a[RECIPE] > a[name] for name in STUDENTS if name != RECIPE) for a in per_seed)
     return rows
 
 
 @dataclasses.dataclass
 class QualityResult:
-    """Per regime rows; the seed-0 teachers and students feed the ladder and speed sections."""
+    """Per regime rows; the seed-0 image teacher and students feed the ladder and speed sections."""
 
     regimes: dict
     teachers: tuple
     students: dict
 
 
-def run(x, y, x_test, y_test, num_classes, settings, seeds, labels_per_class, log=print):
-    """Both regimes over ``seeds``: all labels, and ``labels_per_class`` labels (skipped when 0)."""
-    regimes = ["all labels"] + ([f"{labels_per_class} labels per class"] if labels_per_class else [])
-    per_seed = {regime: [] for regime in regimes}
+def run(datasets, seeds, labels_per_class, log=print):
+    """Every regime of every dataset over ``seeds``; few-label regimes skipped when ``labels_per_class`` is 0."""
+    per_seed, chosen = {}, {}
+    seed0_teachers, seed0_students = None, None
     for seed in range(seeds):
-        teachers = train_teachers(x, y, num_classes, settings, seed)
-        teacher_accuracies = {TEACHER: recipes.accuracy(teachers[0], x_test, y_test),
-                              SECOND_TEACHER: recipes.accuracy(teachers[1], x_test, y_test)}
-        log(f"seed {seed}: teacher {teacher_accuracies[TEACHER]:.4f}, "
-            f"second teacher {teacher_accuracies[SECOND_TEACHER]:.4f}")
-        for regime in regimes:
-            index = slice(None) if regime == "all labels" else labelled_subset(y, labels_per_class, seed)
-            accuracies, students = run_seed(teachers, x[index], y[index], x_test, y_test, num_classes,
-                                            settings, seed, log)
-            per_seed[regime].append({**teacher_accuracies, **accuracies})
-            if seed == 0 and regime == "all labels":
-                seed0_teachers, seed0_students = teachers, students
-    return QualityResult(regimes={regime: summarise(rows) for regime, rows in per_seed.items()},
+        for data in datasets:
+            teacher, _ = recipes.train_teacher(data.x, data.y, data.num_classes, data.recipe, seed)
+            teacher_accuracy = recipes.accuracy(teacher, data.x_test, data.y_test)
+            log(f"{data.name} seed {seed}: teacher {teacher_accuracy:.4f}")
+            regimes = {f"{data.name}, all labels": np.arange(len(data.y))}
+            if labels_per_class:
+                regimes[f"{data.name}, {labels_per_class} labels per class + the rest unlabelled"] = \
+                    labelled_subset(data.y, labels_per_class, seed)
+            for regime, index in regimes.items():
+                log(f" {regime}")
+                accuracies, students, name = run_regime(teacher, data, index, seed, log)
+                per_seed.setdefault(regime, []).append({TEACHER: teacher_accuracy, **accuracies})
+                chosen.setdefault(regime, []).append(name)
+                if seed == 0 and seed0_students is None:
+                    seed0_teachers, seed0_students = (teacher,), students
+    return QualityResult(regimes={regime: summarise(rows, chosen[regime]) for regime, rows in per_seed.items()},
                          teachers=seed0_teachers, students=seed0_students)
