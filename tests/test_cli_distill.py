@@ -36,6 +36,7 @@ def test_bad_usage_is_one_line_and_exit_code_2(tmp_path):
         ("distill", "--bogus"),
         ("distill", "--out", str(a_file)),
         ("distill", "--out", str(tmp_path / "new"), "--dataset", "nope"),
+        ("distill", "--out", str(tmp_path / "new"), "--recipe", "bold"),
         ("distill",),
         ("no-such-command",),
     ]
@@ -53,3 +54,4 @@ def test_help_lists_commands_and_flags():
     assert result.returncode == 0 and "distill" in result.stdout
     result = run_cli("distill", "--help")
     assert result.returncode == 0 and "--out" in result.stdout and "--seed" in result.stdout
+    assert "--recipe" in result.stdout and "textbook" in result.stdout

@@ -22,7 +22,9 @@ DPI = 120
 CURVE_LABELS = {
     "teacher": "teacher",
     "student_scratch": "student from scratch",
-    "student_distilled": "distilled student",
+    "student_scratch_augmented": "scratch, same augmentation",
+    "student_distilled_textbook": "distilled, textbook",
+    "student_distilled": "distilled, tfkd recipe",
 }
 _COLORS = plt.get_cmap("tab10").colors
 
