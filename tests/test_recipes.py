@@ -22,11 +22,12 @@ def test_unknown_recipe_is_one_clear_error_listing_the_valid_ones():
         tfkd.distil(student, student, x, y[:5])
 
 
-def test_image_transforms_only_for_images_and_stronger_for_students_with_few_inputs_per_parameter():
+def test_image_transforms_only_for_images_and_stronger_with_more_parameters_per_input():
     images, vectors = np.zeros((1000, 8, 8, 1), np.float32), np.zeros((1000, 4), np.float32)
     tiny = tfkd.models.cnn_student((8, 8, 1), 10)  # ~1.9k parameters
     assert teaching.named("consistent", tfkd.models.mlp_student(4, 3), vectors).augment == "none"
-    assert teaching.named("consistent", tiny, images).augment == "mild"
+    assert teaching.named("consistent", tiny, images).augment == "none"
+    assert teaching.named("consistent", tiny, images[:500]).augment == "mild"
     assert teaching.named("consistent", tiny, images[:100]).augment == "strong"
     assert teaching.named("textbook", tiny, images) == teaching.TEXTBOOK
     patient = teaching.named("patient", tiny, images)
