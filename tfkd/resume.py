@@ -57,6 +57,41 @@ def discard_backups(out_dir):
         tf.io.gfile.rmtree(path)
 
 
+def finished_stage(out_dir, name, settings, train, log=None):
+    """``train()``'s ``(model, history)``, or the model an interrupted earlier run finished.
+
+    Commands that train several models in turn (``tfkd distill``) keep each finished model
+    in ``out_dir/.tfkd-backup/<name>.keras`` with a fingerprint of ``settings`` (anything
+    with a stable ``repr``: the recipe, the dataset, the seed). Run again after Ctrl-C or a
+    kill with the same settings, they load those and train only what is left; other
+    settings train again. A Distiller is kept as its student. History is None when loaded.
+    """
+    import hashlib
+    import json
+
+    from tfkd import files
+    from tfkd.saving import load_model
+
+    folder = os.path.join(out_dir, BACKUP_DIR_NAME)
+    path, record = os.path.join(folder, f"{name}.keras"), os.path.join(folder, f"{name}.json")
+    fingerprint = hashlib.sha256(repr(settings).encode()).hexdigest()
+    if os.path.exists(path) and os.path.exists(record):
+        with open(record) as f:
+            if json.load(f).get("settings") == fingerprint:
+                if log:
+                    log(f"[{name}] resumed: loaded the model a previous run finished ({path})")
+                return load_model(path), None
+    model, history = train()
+    check_writable_dir(folder, "backup directory")
+    kept = getattr(model, "student", model)
+    staging = os.path.join(folder, f".tmp-{name}-{os.getpid()}.keras")
+    kept.save(staging)
+    os.replace(staging, path)
+    # Written last: a model without its record is never trusted.
+    files.atomic_write_text(record, json.dumps({"settings": fingerprint}))
+    return model, history
+
+
 def resume_position(directory, save_freq, steps_per_epoch):
     """``(epoch, step)`` at which ``BackupAndRestore`` in ``directory`` resumes; ``(0, 0)`` without a backup.
 
