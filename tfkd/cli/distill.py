@@ -6,7 +6,7 @@ import time
 from absl import flags
 
 SUMMARY = "Train the reference teacher, a student from scratch and a distilled student; save both models."
-USAGE = "--out DIR [--dataset digits] [--data_dir PATH] [--fast] [--seed N]"
+USAGE = "--out DIR [--dataset digits] [--data_dir PATH] [--fast] [--seed N] [--recipe auto]"
 
 
 def define_flags(fv):
@@ -18,8 +18,13 @@ def define_flags(fv):
     flags.DEFINE_integer("seed", 0, "Random seed of every stage.", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("student_epochs", None, "Override the student's epochs.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("teacher_epochs", None, "Override the teacher's epochs.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_float("temperature", 4.0, "Softening temperature T > 0.", flag_values=fv)
-    flags.DEFINE_float("alpha", 0.1, "Weight of the hard-label loss, in [0, 1].", flag_values=fv)
+    flags.DEFINE_enum("recipe", "auto", ["auto", "textbook", "consistent", "patient"],
+                      "Distillation recipe (tfkd.distil): auto chooses augmentation, mixup, T, alpha and schedule "
+                      "on held-out labels; textbook is the plain Hinton run (with --temperature and --alpha).",
+                      flag_values=fv)
+    flags.DEFINE_float("temperature", 4.0, "Softening temperature T > 0 of --recipe textbook.", flag_values=fv)
+    flags.DEFINE_float("alpha", 0.1, "Weight of the hard-label loss, in [0, 1], of --recipe textbook.",
+                       flag_values=fv)
 
 
 def recipe_from_flags(fv):
@@ -28,12 +33,20 @@ def recipe_from_flags(fv):
     from tfkd import recipes
 
     recipe = recipes.FAST if fv.fast else recipes.FULL
-    overrides = {"temperature": fv.temperature, "alpha": fv.alpha}
+    overrides = {"temperature": fv.temperature, "alpha": fv.alpha, "distillation": fv.recipe}
     if fv.student_epochs:
         overrides["student_epochs"] = fv.student_epochs
     if fv.teacher_epochs:
         overrides["teacher_epochs"] = fv.teacher_epochs
     return dataclasses.replace(recipe, **overrides)
+
+
+def _distil(teacher, x, y, num_classes, recipe, seed, verbose):
+    from tfkd import recipes
+
+    if recipe.distillation == "textbook":  # today's plain run, honouring --temperature and --alpha
+        return recipes.distil_textbook(teacher, x, y, num_classes, recipe, seed, verbose=verbose)
+    return recipes.distil_with_recipe(teacher, x, y, num_classes, recipe, seed, verbose=verbose)
 
 
 def main(fv, args):
@@ -52,8 +65,7 @@ def main(fv, args):
     for stage, train in (
         ("teacher", lambda: recipes.train_teacher(x, y, num_classes, recipe, fv.seed, verbose=verbose)),
         ("student_scratch", lambda: recipes.train_scratch(x, y, num_classes, recipe, fv.seed, verbose=verbose)),
-        ("student_distilled", lambda: recipes.distil(results["teacher"], x, y, num_classes, recipe, fv.seed,
-                                                     verbose=verbose)),
+        ("student_distilled", lambda: _distil(results["teacher"], x, y, num_classes, recipe, fv.seed, verbose)),
     ):
         start = time.time()
         if not fv.quiet:
