@@ -116,3 +116,11 @@ def test_fingerprints_follow_config_and_inputs(data):
 def test_a_stage_refuses_another_stages_config():
     with pytest.raises(TypeError, match="Teacher takes a TrainConfig, got Config"):
         p.Teacher(p.Convert.Config())
+
+
+def test_other_tfkd_code_gives_other_fingerprints(data, monkeypatch):
+    from tfkd.pipeline import stage
+
+    before = p.Teacher(p.TrainConfig(RECIPE), data=data).fingerprint()
+    monkeypatch.setattr(stage, "code_fingerprint", lambda: "another tfkd")
+    assert p.Teacher(p.TrainConfig(RECIPE), data=data).fingerprint() != before

@@ -4,7 +4,8 @@ A stage is a small class with a frozen ``Config`` dataclass and a ``Result``
 dataclass. It is told its inputs when it is built (other stages' results, or values),
 and ``Pipeline.run(stage)`` runs it with one progress line. Its fingerprint hashes the
 stage's class, its config and its inputs' fingerprints (a chain: each result's
-fingerprint stands for everything upstream of it). A result is saved into the
+fingerprint stands for everything upstream of it) and tfkd's own source files, so
+that a changed tfkd reruns everything. A result is saved into the
 stage's folder under ``work_dir``: fields holding models, bytes or arrays as files,
 the rest as ``record.json``, which also holds the fingerprint and is written last,
 into a staging folder that replaces the old one by rename. A rerun whose stage has
@@ -13,6 +14,7 @@ the same fingerprint as the recorded one loads the result instead of running: a
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +76,7 @@ class Stage:
 
     def fingerprint(self):
         digest = hashlib.sha256(f"{type(self).__module__}.{type(self).__qualname__}".encode())
+        digest.update(code_fingerprint().encode())
         digest.update(canonical_json(self.config).encode())
         for key in sorted(self.inputs):
             digest.update(f"|{key}=".encode())
@@ -84,6 +87,21 @@ class Stage:
 
     def content_fingerprint(self, result):
         return self.fingerprint()
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint():
+    """Hash of every file of the installed tfkd package: results of other code are not reused."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = sorted(os.path.relpath(os.path.join(directory, name), root)
+                   for directory, _, names in os.walk(root) for name in names
+                   if name.endswith((".py", ".c", ".h", ".cc")))
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.encode())
+        with open(os.path.join(root, path), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
 
 
 def canonical_json(value):
