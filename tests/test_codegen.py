@@ -152,11 +152,39 @@ def test_quantize_multiplier_matches_tflite_rules():
 
 def test_unsupported_operator_is_named(tmp_path):
     tf_keras.utils.set_random_seed(SEED)
-    inputs = tf_keras.Input((6,))
-    model = tf_keras.Model(inputs, layers.Softmax()(layers.Dense(4)(inputs)))
-    with pytest.raises(ValueError, match="SOFTMAX"):
+    inputs = tf_keras.Input((4, 4, 2))
+    model = tf_keras.Model(inputs, layers.UpSampling2D()(layers.Conv2D(3, 1)(inputs)))
+    with pytest.raises(ValueError, match=r"RESIZE_NEAREST_NEIGHBOR \(operator #1\).*supported: CONV_2D.*SOFTMAX"):
         generate(_convert(model, SEED), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _rewritten(tflite_bytes, change):
+    """``tflite_bytes`` re-packed after ``change(model)`` edits its object tree (LiteRT's schema)."""
+    import copy
+
+    import flatbuffers
+    from tfkd.model.schema import schema
+
+    model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
+    change(model, copy)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_several_subgraphs_or_float_operators_are_refused_without_files(cnn_student, tmp_path):
+    two_subgraphs = _rewritten(cnn_student[0], lambda m, copy: m.subgraphs.append(copy.deepcopy(m.subgraphs[0])))
+    with pytest.raises(ValueError, match="2 subgraphs; code generation supports exactly 1"):
+        generate(two_subgraphs, tmp_path / "a")
+
+    def float_activation(model, copy):
+        graph = model.subgraphs[0]
+        graph.tensors[graph.operators[1].outputs[0]].type = 0  # FLOAT32, between two int8 operators
+
+    with pytest.raises(ValueError, match=r"float32 at .*MAX_POOL_2D \(operator #1\)"):
+        generate(_rewritten(cnn_student[0], float_activation), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_float_io_model_is_rejected():
