@@ -123,7 +123,11 @@ def disk_output_cache(distiller, cache, x, y, batch_size, fit_kwargs):
     dataset = dataset.unbatch()
     if shuffle:
         dataset = dataset.shuffle(min(manifest["samples"], SHUFFLE_BUFFER), reshuffle_each_iteration=True)
-    return dataset.batch(batch_size or 32).prefetch(2), None, None
+    batch_size = batch_size or 32
+    # Known length: Keras then counts steps and shows progress as it does for arrays.
+    steps = -(-manifest["samples"] // batch_size)
+    dataset = dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+    return dataset.prefetch(2), None, None
 
 
 def compute_fingerprint(distiller, feature_names, batches):
