@@ -12,6 +12,8 @@ starts a fresh iterator, so the resumed epoch sees other batches than the lost o
 ``fit`` below feeds the Distiller batches whose order depends only on
 ``(seed, epoch)`` and starts them at the saved epoch and step, so a run killed at any
 point and restarted ends with exactly the weights of a run never interrupted.
+``tfkd.callbacks.OnPlateau`` keeps its patience count in Python, outside the checkpoint:
+after a restart it counts again from zero.
 
 Example (``python train.py`` may be killed and run again; it continues)::
 
