@@ -39,3 +39,11 @@ extern "C" void Reset_Handler() {
 // newlib's __libc_init_array calls _init, which crt0 would provide; -nostartfiles leaves it out.
 extern "C" void _init() {}
 extern "C" void _fini() {}
+
+// Function-local statics with destructors (the interpreter in main.cc) register them for program
+// exit. Firmware never runs them, so registration is a no-op; __dso_handle, which crtbegin would
+// define, identifies this image to it.
+extern "C" {
+void* __dso_handle = nullptr;
+int __cxa_atexit(void (*)(void*), void*, void*) { return 0; }
+}
