@@ -78,6 +78,30 @@ def branch_depthwise(rng, layers, x):
                                   activation=_activation(rng), use_bias=bool(rng.integers(2)))(_pre(layers, x, rng))
 
 
+def branch_transpose_conv(rng, layers, x):
+    # Keras' Conv2DTranspose computes its output shape at run time (SHAPE, STRIDED_SLICE, PACK); a
+    # fixed batch-1 output shape gives the plain TRANSPOSE_CONV that deployed models carry.
+    import tensorflow as tf
+
+    x = _pre(layers, x, rng)
+    k, stride = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    height, width, depth = x.shape[1:]
+    out_h, out_w = ((height * stride, width * stride) if padding == "SAME" else
+                    ((height - 1) * stride + k, (width - 1) * stride + k))
+    channels = int(rng.integers(1, 9))
+    kernel = tf.constant(rng.normal(0, 0.5, size=(k, k, channels, depth)).astype(np.float32))
+    bias = tf.constant(rng.normal(0, 0.5, size=channels).astype(np.float32))
+    activation = _activation(rng)
+
+    def transpose_conv(t):
+        y = tf.nn.conv2d_transpose(t, kernel, output_shape=[1, out_h, out_w, channels], strides=stride,
+                                   padding=padding)
+        return {"linear": lambda v: v, "relu": tf.nn.relu, "relu6": tf.nn.relu6}[activation](y + bias)
+
+    return layers.Lambda(transpose_conv)(x)
+
+
 def branch_fully_connected(rng, layers, x):
     return layers.Dense(int(rng.integers(1, 24)), activation=_activation(rng),
                         use_bias=bool(rng.integers(2)))(layers.Flatten()(_pre(layers, x, rng)))
@@ -203,7 +227,7 @@ def branch_chain(rng, layers, x):
 
 
 BRANCHES = {
-    "CONV_2D": branch_conv, "DEPTHWISE_CONV_2D": branch_depthwise, "FULLY_CONNECTED": branch_fully_connected,
+    "CONV_2D": branch_conv, "DEPTHWISE_CONV_2D": branch_depthwise, "TRANSPOSE_CONV": branch_transpose_conv, "FULLY_CONNECTED": branch_fully_connected,
     "MAX_POOL_2D": branch_max_pool, "AVERAGE_POOL_2D": branch_average_pool, "ADD": branch_add,
     "SUB": branch_sub, "MUL": branch_mul, "SOFTMAX": branch_softmax, "LOGISTIC": branch_logistic,
     "TANH": branch_tanh, "RELU": branch_relu, "RELU6": branch_relu6, "LEAKY_RELU": branch_leaky_relu,
@@ -288,6 +312,8 @@ def check_batch(cases):
                 with open(os.path.join(directory, filename), "w", encoding="utf-8") as f:
                     f.write(text)
             compiled.append((label, name, tflite_bytes, inputs, summary))
+        if not compiled:
+            return results
         harness = os.path.join(directory, "fuzz_main.c")
         with open(harness, "w", encoding="utf-8") as f:
             f.write(_harness([c[1] for c in compiled]))
@@ -305,11 +331,12 @@ def check_batch(cases):
     return results
 
 
-def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print):
+def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=None):
     """Runs ``cases`` seeded random instances per operator, ``branches`` of them per model; returns
     {op: {"cases", "models", "with_op", "mismatches", "errors", "examples"}} (counts of models but ``cases``)."""
     models = -(-cases // branches)
-    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for op in ops for i in range(models)]
+    # Interleaved, so that an interrupted run has covered every operator evenly.
+    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for i in range(models) for op in ops]
     summary = {op: {"cases": 0, "models": 0, "with_op": 0, "mismatches": 0, "errors": 0, "examples": []} for op in ops}
     for start in range(0, len(pending), BATCH):
         batch = []
@@ -329,7 +356,9 @@ def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print):
                 entry["mismatches"] += 1
             if bad and len(entry["examples"]) < 3:
                 entry["examples"].append({"seed": case_seed, **{k: v for k, v in result.items() if k != "case"}})
-        log(f"{min(start + BATCH, len(pending))}/{len(pending)} cases")
+        log(f"{min(start + BATCH, len(pending))}/{len(pending)} models")
+        if progress:
+            progress(summary)
     return summary
 
 
@@ -351,17 +380,22 @@ def main(argv=None):
 
     cli._import_tensorflow_quietly()
     began = time.time()
-    summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True))
+    def save(summary):
+        if args.json:
+            with open(args.json + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(summary, f, indent=2)
+            os.replace(args.json + ".tmp", args.json)
+
+    summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True),
+                   progress=save)
     print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'mismatches':>10} {'errors':>6}")
     for op, entry in summary.items():
         print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['mismatches']:>10} "
               f"{entry['errors']:>6}")
         for example in entry["examples"]:
             print(f"    seed {example['seed']}: {example}")
-    print(f"{sum(e['cases'] for e in summary.values())} cases in {time.time() - began:.0f} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
+    print(f"{sum(e['cases'] for e in summary.values())} instances in {time.time() - began:.0f} s")
+    save(summary)
     return 1 if any(e["mismatches"] or e["errors"] for e in summary.values()) else 0
 
 

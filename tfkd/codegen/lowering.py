@@ -39,6 +39,7 @@ KERNEL_SOURCES = {
     "PAD": "tfkd_elementwise.c",
     "PADV2": "tfkd_elementwise.c",
     "CONCATENATION": "tfkd_elementwise.c",
+    "TRANSPOSE_CONV": "tfkd_transpose_conv.c",
 }
 SUPPORTED_OPERATORS = tuple(KERNEL_SOURCES)
 
@@ -100,10 +101,10 @@ def _constant(graph, op, index, role, dtype, rank):
     return tensor
 
 
-def _bias_arg(graph, op, output_depth):
-    if len(op.inputs) < 3 or op.inputs[2] < 0:
+def _bias_arg(graph, op, output_depth, position=2):
+    if len(op.inputs) <= position or op.inputs[position] < 0:
         return ("null",)
-    bias = _constant(graph, op, op.inputs[2], "bias", "int32", 1)
+    bias = _constant(graph, op, op.inputs[position], "bias", "int32", 1)
     if bias.shape[0] != output_depth:
         raise ModelError(f"{_describe(op)} bias has {bias.shape[0]} values; expected {output_depth}")
     return ("tensor", bias.index)
@@ -436,6 +437,46 @@ def _concatenation(graph, op):
     return steps
 
 
+def _transpose_conv(graph, op):
+    if len(op.inputs) not in (3, 4):
+        raise ModelError(f"{_describe(op)} has {len(op.inputs)} inputs; expected 3 or 4")
+    inp = _int8_activation(graph, op, op.inputs[2], "input", rank=4)
+    out = _int8_activation(graph, op, op.outputs[0], "output", rank=4)
+    filt = _constant(graph, op, op.inputs[1], "filter", "int8", 4)
+    o = op.options
+    out_depth, filter_h, filter_w, in_depth = filt.shape
+    if out.shape[3] != out_depth or inp.shape[3] != in_depth:
+        raise ModelError(f"{_describe(op)} filter shape {filt.shape} does not fit input {inp.shape} and output {out.shape}")
+    if min(o.strideH, o.strideW) < 1:
+        raise ModelError(f"{_describe(op)} has a stride below 1")
+    geometry = {}
+    # TFLite Micro derives the padding from the output size, as for a convolution from output to input.
+    for axis, in_size, size, f, stride in (("height", inp.shape[1], out.shape[1], filter_h, o.strideH),
+                                           ("width", inp.shape[2], out.shape[2], filter_w, o.strideW)):
+        expected_in = _out_size(o.padding, size, f, stride, 1)
+        if expected_in != in_size:
+            raise ModelError(f"{_describe(op)} input {axis} is {in_size}, but {_padding_name(o.padding)} padding of "
+                             f"output {size} by a window of {f} with stride {stride} gives {expected_in}")
+        geometry[f"stride_{axis}"] = stride
+        geometry[f"pad_{axis}"] = _pad(size, f, stride, 1, expected_in)
+    if len(filt.scales) > 1 and filt.quantized_dimension != 0:
+        raise ModelError(f"{_describe(op)} filter is quantised along axis {filt.quantized_dimension}; expected 0")
+    multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, out_depth)
+    low, high = quantization.activation_range(_activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    bias = _bias_arg(graph, op, out_depth, position=3)
+    params = dict(
+        input_height=inp.shape[1], input_width=inp.shape[2], input_depth=in_depth,
+        output_height=out.shape[1], output_width=out.shape[2], output_depth=out_depth,
+        filter_height=filter_h, filter_width=filter_w, dilation_height=1, dilation_width=1, depth_multiplier=1,
+        input_offset=-inp.zero_point, output_offset=out.zero_point, activation_min=low, activation_max=high,
+        **geometry,
+    )
+    return Step(op, "tfkd_transpose_conv", "tfkd_conv_params", params,
+                [("tensor", inp.index), ("tensor", filt.index), bias,
+                 ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+                out.index, macs=inp.shape[1] * inp.shape[2] * in_depth * filter_h * filter_w * out_depth)
+
+
 def _reshape(graph, op):
     inp = _int8_activation(graph, op, op.inputs[0], "input")
     out = _int8_activation(graph, op, op.outputs[0], "output")
@@ -497,6 +538,8 @@ def lower(graph):
             steps.append(_pad_op(graph, op))
         elif op.kind == "CONCATENATION":
             steps.extend(_concatenation(graph, op))
+        elif op.kind == "TRANSPOSE_CONV":
+            steps.append(_transpose_conv(graph, op))
         else:
             steps.append(_reshape(graph, op))
     return steps

@@ -140,6 +140,11 @@ void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                            int8_t *output);
 
+/* TRANSPOSE_CONV: filter [output_depth][filter_height][filter_width][input_depth]; bias may be NULL. */
+void tfkd_transpose_conv(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                         int8_t *output);
+
 /* filter: [output_depth][accum_depth]; one multiplier and shift per output; bias may be NULL. */
 void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
