@@ -7,11 +7,12 @@ that it is as accurate as a one-process run of the same script.
 """
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
-from multiworker_helpers import run_single, run_workers, save_teachers
+from multiworker_helpers import run_single, run_workers, save_teachers, script_args, weights, worker_env
 from tfkd import distribute
 
 EPOCHS = 10  # enough for the student to settle near 95%, where seeds differ by about a point
@@ -28,8 +29,6 @@ def test_two_workers_train_the_same_student_as_one_process(teachers, tmp_path):
     single = run_single(teachers, tmp_path / "one", *extra)
 
     assert [w["workers"] for w in workers] == [2, 2]
-    from multiworker_helpers import weights
-
     first, second = weights(tmp_path / "two", 0), weights(tmp_path / "two", 1)
     # All-reduce hands every worker the same gradient, so the replicas stay bit-identical.
     for a, b in zip(first, second):
@@ -65,6 +64,16 @@ def test_multi_worker_strategy_checks_tf_config_first(monkeypatch):
     monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(ValueError, match="TF_CONFIG is not set"):
         distribute.multi_worker_strategy()
+
+
+def test_worker_with_malformed_tf_config_exits_with_one_line(tmp_path):
+    env = dict(worker_env(), TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:0"]}, "task": {"type": "worker"}}')
+    result = subprocess.run(script_args(["unused.keras"], tmp_path), env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: TF_CONFIG cluster['worker'] address '127.0.0.1:0' is invalid; expected 'host:port' with a port "
+        "from 1 to 65535")
 
 
 def test_local_cluster_gives_every_worker_its_loopback_port():

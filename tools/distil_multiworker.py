@@ -59,7 +59,11 @@ def main(argv=None):
 
     multi_worker = "TF_CONFIG" in os.environ
     # TensorFlow requires the multi-worker strategy before any other TensorFlow work.
-    strategy = distribute.multi_worker_strategy() if multi_worker else None
+    try:
+        strategy = distribute.multi_worker_strategy() if multi_worker else None
+    except ValueError as error:  # a malformed TF_CONFIG: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     import numpy as np
     import tensorflow as tf
     import tf_keras
