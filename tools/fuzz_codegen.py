@@ -199,6 +199,27 @@ def branch_expand_dims(rng, layers, x):
     return layers.Lambda(lambda t: tf.expand_dims(t, 1))(layers.Flatten()(_pre(layers, x, rng)))
 
 
+def branch_strided_slice(rng, layers, x):
+    x = _pre(layers, x, rng)
+    slices = [slice(None)]
+    for size in x.shape[1:]:
+        low = int(rng.integers(0, size))
+        high = int(rng.integers(low + 1, size + 1))
+        step = int(rng.choice([1, 1, 2, 3]))
+
+        def signed(i):  # the same position, written from the end half of the time
+            return i - size if rng.integers(2) and i < size else i
+
+        if rng.integers(4) == 0:  # backwards
+            slices.append(slice(signed(high - 1), signed(low - 1) if low > 0 else None, -step))
+        else:
+            slices.append(slice(signed(low), signed(high) if high < size else None, step))
+    if rng.integers(3) == 0:
+        slices[int(rng.integers(1, 4))] = 0  # shrink an axis
+    chosen = tuple(slices)
+    return layers.Lambda(lambda t: t[chosen])(x)
+
+
 def branch_squeeze(rng, layers, x):
     import tensorflow as tf
 
@@ -232,7 +253,7 @@ BRANCHES = {
     "SUB": branch_sub, "MUL": branch_mul, "SOFTMAX": branch_softmax, "LOGISTIC": branch_logistic,
     "TANH": branch_tanh, "RELU": branch_relu, "RELU6": branch_relu6, "LEAKY_RELU": branch_leaky_relu,
     "HARD_SWISH": branch_hard_swish, "MEAN": branch_mean, "CONCATENATION": branch_concatenation,
-    "PAD": branch_pad, "RESHAPE": branch_reshape, "EXPAND_DIMS": branch_expand_dims, "SQUEEZE": branch_squeeze,
+    "PAD": branch_pad, "STRIDED_SLICE": branch_strided_slice, "RESHAPE": branch_reshape, "EXPAND_DIMS": branch_expand_dims, "SQUEEZE": branch_squeeze,
     "CHAIN": branch_chain,
 }
 BUILDERS = BRANCHES

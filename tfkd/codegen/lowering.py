@@ -40,6 +40,7 @@ KERNEL_SOURCES = {
     "PADV2": "tfkd_elementwise.c",
     "CONCATENATION": "tfkd_elementwise.c",
     "TRANSPOSE_CONV": "tfkd_transpose_conv.c",
+    "STRIDED_SLICE": "tfkd_elementwise.c",
 }
 SUPPORTED_OPERATORS = tuple(KERNEL_SOURCES)
 
@@ -477,6 +478,50 @@ def _transpose_conv(graph, op):
                 out.index, macs=inp.shape[1] * inp.shape[2] * in_depth * filter_h * filter_w * out_depth)
 
 
+def _strided_slice(graph, op):
+    inp = _int8_activation(graph, op, op.inputs[0], "input")
+    out = _int8_activation(graph, op, op.outputs[0], "output")
+    rank = len(inp.shape)
+    vectors = []
+    for k, role in ((1, "begin"), (2, "end"), (3, "strides")):
+        tensor = graph.tensors[op.inputs[k]] if len(op.inputs) > k and op.inputs[k] >= 0 else None
+        if tensor is None or tensor.data is None or tensor.data.shape != (rank,):
+            raise ModelError(f"{_describe(op)} {role} must be a constant vector of {rank} values")
+        vectors.append([int(v) for v in tensor.data])
+    begin, end, strides = vectors
+    o = op.options
+    if rank > 4 or o.ellipsisMask or o.newAxisMask:
+        raise ModelError(f"{_describe(op)} uses rank {rank}, an ellipsis or a new axis; code generation supports "
+                         "slices of up to 4 dimensions")
+    if inp.scale != out.scale or inp.zero_point != out.zero_point:
+        raise ModelError(f"{_describe(op)} changes quantization; TFLite Micro's STRIDED_SLICE copies values unchanged")
+    starts, steps, counts = [], [], []
+    for axis, size in enumerate(inp.shape):
+        if 0 in strides:
+            raise ModelError(f"{_describe(op)} has a zero stride")
+        b = None if o.beginMask >> axis & 1 else begin[axis]
+        e = None if o.endMask >> axis & 1 else (begin[axis] + end[axis] if getattr(o, "offset", False) else end[axis])
+        if o.shrinkAxisMask >> axis & 1:
+            index = begin[axis] + size if begin[axis] < 0 else begin[axis]
+            if not 0 <= index < size:
+                raise ModelError(f"{_describe(op)} index {begin[axis]} is outside axis {axis} of size {size}")
+            selected = range(index, index + 1)
+        else:
+            # TensorFlow's slice rules are Python's: clamp to the axis, empty when they cross.
+            selected = range(*slice(b, e, strides[axis]).indices(size))
+        starts.append(selected.start)
+        steps.append(selected.step)
+        counts.append(len(selected))
+    if int(np.prod(counts)) != out.size:
+        raise ModelError(f"{_describe(op)} selects {int(np.prod(counts))} values; its output has {out.size}")
+    lead = 4 - rank
+    dims = [1] * lead + list(inp.shape)
+    input_strides = [int(np.prod(dims[d + 1:], dtype=np.int64)) for d in range(4)]
+    params = dict(output_dims=[1] * lead + counts, start=[0] * lead + starts, step=[1] * lead + steps,
+                  input_strides=input_strides)
+    return Step(op, "tfkd_strided_slice", "tfkd_slice_params", params, [("tensor", inp.index)], out.index)
+
+
 def _reshape(graph, op):
     inp = _int8_activation(graph, op, op.inputs[0], "input")
     out = _int8_activation(graph, op, op.outputs[0], "output")
@@ -540,6 +585,8 @@ def lower(graph):
             steps.extend(_concatenation(graph, op))
         elif op.kind == "TRANSPOSE_CONV":
             steps.append(_transpose_conv(graph, op))
+        elif op.kind == "STRIDED_SLICE":
+            steps.append(_strided_slice(graph, op))
         else:
             steps.append(_reshape(graph, op))
     return steps

@@ -94,6 +94,13 @@ typedef struct {
   int32_t pad_value;
 } tfkd_pad_params;
 
+/* STRIDED_SLICE of up to 4 dimensions: output[j] = input[sum_d (start[d] + j_d * step[d]) * input_strides[d]]. */
+typedef struct {
+  int32_t output_dims[4];
+  int32_t start[4], step[4];
+  int32_t input_strides[4];
+} tfkd_slice_params;
+
 /* One input's share of a CONCATENATION: rows of row_size bytes into rows of output_row_size bytes. */
 typedef struct {
   int32_t rows, row_size, output_row_size, output_offset;
@@ -165,6 +172,7 @@ void tfkd_softmax(const tfkd_softmax_params *p, const int8_t *input, const int32
 void tfkd_mean(const tfkd_mean_params *p, const int8_t *input, int8_t *output);
 void tfkd_pad(const tfkd_pad_params *p, const int8_t *input, int8_t *output);
 void tfkd_copy(const tfkd_copy_params *p, const int8_t *input, int8_t *output);
+void tfkd_strided_slice(const tfkd_slice_params *p, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
