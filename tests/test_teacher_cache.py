@@ -135,3 +135,12 @@ def test_unusable_cache_directories_get_one_clear_error(small, tmp_path):
     assert (user_folder / "cat.jpg").exists()
     with pytest.raises(ValueError, match="cache_teacher=3 is invalid"):
         teacher_cache.from_option(3)
+
+
+def test_data_that_change_between_passes_are_reported(small, tmp_path, caplog):
+    x, y = small
+    # Reshuffled on every pass, like random augmentation: each pass yields other batches.
+    changing = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=1).batch(100)
+    with caplog.at_level(logging.WARNING, logger="tfkd"):
+        cache_of(make_distiller([untrained_teacher(1)]), changing, None, tmp_path / "cache")
+    assert "differed between two passes" in caplog.text

@@ -132,15 +132,24 @@ def disk_output_cache(distiller, cache, x, y, batch_size, fit_kwargs):
 
 def compute_fingerprint(distiller, feature_names, batches):
     """SHA-256 hex digest of the teachers' weights, the ensemble, the feature names and the data."""
+    digest = _teachers_digest(distiller, feature_names)
+    for element in batches:
+        _hash_element(digest, element)
+    return digest.hexdigest()
+
+
+def _teachers_digest(distiller, feature_names):
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": FORMAT_VERSION, "features": list(feature_names),
                               "teacher_weights": list(distiller._teachers.weights)}).encode())
     for teacher in distiller._teachers.teachers:
         _hash_teacher(digest, teacher.source)
-    for element in batches:
-        for tensor in tf.nest.flatten(element):
-            _hash_array(digest, np.asarray(tensor))
-    return digest.hexdigest()
+    return digest
+
+
+def _hash_element(digest, element):
+    for tensor in tf.nest.flatten(element):
+        _hash_array(digest, np.asarray(tensor))
 
 
 def _hash_teacher(digest, source):
@@ -211,7 +220,11 @@ def _write(directory, distiller, names, batches, fingerprint, shards):
         writers = [tf.io.TFRecordWriter(os.path.join(staging, f"shard-{i:05d}.tfrecord")) for i in range(shards)]
         records = samples = 0
         spec = None
+        # The data are hashed again as they are written: a dataset that changes between passes
+        # (random augmentation, reshuffling) is caught here instead of being cached as if it were fixed.
+        written = _teachers_digest(distiller, names)
         for element in batches:
+            _hash_element(written, element)
             element = element if isinstance(element, tuple) else (element,)
             inputs, rest = element[0], element[1:]
             outputs, features = forward(inputs)
@@ -227,6 +240,12 @@ def _write(directory, distiller, names, batches, fingerprint, shards):
             writer.close()
         if spec is None:
             raise ValueError("cache_teacher got no training data: the dataset is empty")
+        if written.hexdigest() != fingerprint:
+            logger.warning(
+                "the training data differed between two passes (random augmentation or reshuffling in the "
+                "tf.data pipeline?): the teacher-output cache holds the second pass and will be rebuilt on "
+                "every fit; do not cache teacher outputs of randomly changing data (cache_teacher=False)")
+            fingerprint = written.hexdigest()
         manifest = {
             "format": FORMAT_VERSION, "fingerprint": fingerprint, "records": records, "samples": samples,
             "shards": min(shards, records), "labelled": len(spec) > 1,
