@@ -38,8 +38,9 @@ def main(flag_values, args):
     if not flag_values.quiet:
         for path in summary["files"]:
             print(path)
-        print(f"ops: {', '.join(summary['ops'])}; activation arena {summary['arena_bytes']} bytes; "
-              f"{summary['macs']} MACs")
+        print(f"ops: {', '.join(dict.fromkeys(summary['ops']))}")
+        print(f"expected: RAM {summary['arena_bytes']} bytes of activations (plus stack), flash "
+              f"{summary['constant_bytes']} bytes of constants (plus code), {summary['macs']} MACs per inference")
     if not flag_values.measure:
         return 0
     missing = cortex_m4.missing_tools()

@@ -5,7 +5,8 @@ import os
 
 from absl import flags
 
-SUMMARY = "Show a .tflite model's operators, tensors, parameters, MACs, bytes and measured arena."
+SUMMARY = ("Show a .tflite model's operators, tensors, parameters, MACs, bytes, measured arena and what "
+           "tfkd codegen would need.")
 USAGE = "MODEL.tflite [--json] [--noarena]"
 
 
@@ -31,6 +32,22 @@ def read_tflite(args, command):
 def main(flag_values, args):
     from tfkd.export.model_info import describe
 
-    info = describe(read_tflite(args, "inspect"), measure_arena=flag_values.arena)
-    print(json.dumps(info.as_dict(), indent=2) if flag_values.json else info.format_table())
+    from tfkd.codegen import compile_model
+
+    tflite_bytes = read_tflite(args, "inspect")
+    info = describe(tflite_bytes, measure_arena=flag_values.arena)
+    try:
+        summary = compile_model(tflite_bytes)[1]
+        codegen = {key: summary[key] for key in ("arena_bytes", "constant_bytes", "macs")}
+    except ValueError as e:
+        codegen = {"unsupported": str(e)}
+    if flag_values.json:
+        print(json.dumps({**info.as_dict(), "codegen": codegen}, indent=2))
+        return 0
+    print(info.format_table())
+    if "unsupported" in codegen:
+        print(f"\ntfkd codegen: not supported: {codegen['unsupported']}")
+    else:
+        print(f"\ntfkd codegen: RAM {codegen['arena_bytes']:,} bytes of activations (plus stack), flash "
+              f"{codegen['constant_bytes']:,} bytes of constants (plus code), {codegen['macs']:,} MACs")
     return 0

@@ -40,6 +40,7 @@ def compile_model(tflite_bytes, name="model"):
         sources[filename] = kernel_source(filename)
     inp, out = graph.tensors[graph.input_indices[0]], graph.tensors[graph.output_indices[0]]
     summary = {
+        "constant_bytes": constant_bytes(graph, steps),
         "name": name,
         "ops": [step.kind for step in steps],
         "macs": int(macs),
@@ -51,6 +52,16 @@ def compile_model(tflite_bytes, name="model"):
         "tflite_bytes": len(tflite_bytes),
     }
     return sources, summary
+
+
+def constant_bytes(graph, steps):
+    """Bytes of the const arrays the generated C holds (weights, biases, multipliers, tables): its flash
+    use apart from code."""
+    tensors = {arg[1] for step in steps for arg in step.args
+               if arg[0] == "tensor" and graph.tensors[arg[1]].data is not None}
+    arrays = sum(len(arg[2]) * (1 if arg[1] == "int8_t" else 4) for step in steps for arg in step.args
+                 if arg[0] == "array")
+    return int(sum(graph.tensors[t].data.nbytes for t in tensors) + arrays)
 
 
 def generate(tflite_bytes, out_dir, name="model"):
