@@ -8,6 +8,7 @@ that it is as accurate as a one-process run of the same script.
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -83,3 +84,36 @@ def test_local_cluster_gives_every_worker_its_loopback_port():
     assert [c["task"]["index"] for c in configs] == [0, 1, 2]
     assert all(c["cluster"] == configs[0]["cluster"] for c in configs)
     assert distribute.is_chief(configs[0]) and not distribute.is_chief(configs[1])
+
+
+def test_local_workers_stop_every_worker_and_its_children_when_one_fails(tmp_path):
+    # Worker 0 fails at once; worker 1 starts a grandchild and would sleep for ten minutes.
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import json, os, subprocess, sys, time\n"
+        "index = json.loads(os.environ['TF_CONFIG'])['task']['index']\n"
+        f"marker = {str(tmp_path / 'grandchild')!r}\n"
+        "if index == 0:\n"
+        "    deadline = time.time() + 60\n"
+        "    while not os.path.exists(marker) and time.time() < deadline:\n"
+        "        time.sleep(0.1)\n"
+        "    sys.exit(3)\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "open(marker + '.tmp', 'w').write(str(child.pid))\n"
+        "os.replace(marker + '.tmp', marker)\n"
+        "time.sleep(600)\n"
+    )
+    with distribute.local_workers([sys.executable, str(script)], 2) as processes:
+        codes = distribute.wait_all(processes, timeout=120)
+        assert codes[0] == 3 and codes[1] is None
+    assert processes[1].poll() is not None
+    grandchild = int((tmp_path / "grandchild").read_text())
+    assert not _alive(grandchild)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie is dead, waiting for its parent
+    except FileNotFoundError:
+        return False
