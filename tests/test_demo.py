@@ -38,7 +38,7 @@ def demo_dir(tmp_path_factory):
     result = run_demo(out)
     assert result.returncode == 0, result.stderr[-3000:]
     stage_lines = [line for line in result.stdout.splitlines() if re.match(r"\[\s*\d+/\d+\] \S+ done in", line)]
-    assert len(stage_lines) == 13, result.stdout
+    assert len(stage_lines) == 15, result.stdout
     assert "int8 on TFLite Micro" in result.stdout
     return out
 
