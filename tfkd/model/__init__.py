@@ -6,7 +6,7 @@
 - :class:`LiteRTRunner`, :class:`TflmRunner` (and ``tfkd.codegen.runners`` for generated C): one
   ``run(samples)`` interface.
 
-This package imports nothing else from tfkd, so any layer may use it.
+This package imports nothing from tfkd but tfkd.errors, so any layer may use it.
 """
 
 from tfkd.model.errors import ModelError

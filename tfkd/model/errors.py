@@ -1,5 +1,7 @@
 """The one error tfkd raises for a model file it cannot use."""
 
+from tfkd.errors import InputError
 
-class ModelError(ValueError):
+
+class ModelError(InputError):
     """A .tflite model that is corrupt, or holds something the caller cannot handle; the message says which."""
