@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 INPUTS_PER_CASE = 64
-BATCH = 24
+BATCH = 6
 # Independent random instances of the operator per model: one conversion checks several.
 BRANCHES_PER_MODEL = 8
 
