@@ -288,5 +288,20 @@ def test_nan_loss_stops_training_naming_epoch_and_step(digits, digits_teacher):
     weights = np.ones(64, dtype="float32")
     weights[40] = np.nan  # sample 41 is in the second batch of 32
     distiller = make_distiller(digits_teacher)
-    with pytest.raises(FloatingPointError, match=r"stopped being finite at epoch 1, step 2 \(epoch mean nan\)"):
+    with pytest.raises(FloatingPointError, match=r"became nan at epoch 1, step 2;"):
         distiller.fit(x[:64], y[:64], sample_weight=weights, batch_size=32, shuffle=False, epochs=2, verbose=0)
+    # stopped inside the failing step, before its update
+    assert all(np.isfinite(w).all() for w in distiller.student.get_weights())
+    distiller.fit(x[:64], y[:64], epochs=1, verbose=0)  # and trains again afterwards
+
+
+def test_nan_loss_under_xla_stops_at_the_end_of_the_epoch_naming_the_step(digits, digits_teacher):
+    (x, y), _, _ = digits
+    weights = np.ones(96, dtype="float32")
+    weights[70] = np.inf  # third batch of 32
+    tf_keras.utils.set_random_seed(0)
+    distiller = tfkd.Distiller(student=tfkd.models.cnn_student((8, 8, 1), 10), teacher=digits_teacher)
+    distiller.compile(optimizer=tf_keras.optimizers.Adam(1e-2), loss=sparse_ce(), jit_compile=True)
+    with pytest.raises(FloatingPointError, match=r"became (nan|inf) at epoch 2, step 3;"):
+        distiller.fit(x[:96], y[:96], sample_weight=weights, batch_size=32, shuffle=False, epochs=3,
+                      initial_epoch=1, verbose=0)

@@ -22,6 +22,7 @@ from tfkd.teachers import Teacher
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 DEFAULT_ALPHA = 0.1
 _NO_STEP = tf.int64.max  # _non_finite_step while every loss has been finite
+_NON_FINITE = "tfkd: the training loss is not finite"
 
 
 def _metric_name(term):
@@ -167,7 +168,7 @@ class Distiller(tf_keras.Model):
         self.alpha = tf.Variable(float(alpha), name="alpha", **scalar)
         # 0 during the hint-only stage of FeatureHint(hint_epochs=N), 1 afterwards.
         self.output_stage = tf.Variable(1.0, name="output_stage", **scalar)
-        # The step of the first non-finite loss, recorded in the graph, read once per epoch by _NanGuard.
+        # Under jit_compile: the step of the first non-finite loss, read once per epoch by _NanGuard.
         self._non_finite_step = tf.Variable(
             _NO_STEP, name="non_finite_step", trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
         )
@@ -256,7 +257,10 @@ class Distiller(tf_keras.Model):
         self._prepare(x, y)
         # The NaN guard goes first so that no later callback (a checkpoint) sees a broken epoch;
         # the parameters are logged next so that user callbacks see them.
-        callbacks = [_NanGuard(), _LogParameters(), *(callbacks or []), _StageSwitch()]
+        guard = _NanGuard()
+        callbacks = [guard, _LogParameters(), *(callbacks or [])]
+        if self._hint_epochs():
+            callbacks.append(_StageSwitch())
         if self.cache_teacher:
             x, y, batch_size = teacher_output_cache(self, x, y, batch_size, kwargs)
             if unlabelled is not None:
@@ -266,7 +270,14 @@ class Distiller(tf_keras.Model):
             sample_weight = kwargs.pop("sample_weight", None)
             x, _ = labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample_weight)
             y, batch_size = None, None
-        return super().fit(x=x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, **kwargs)
+        try:
+            return super().fit(x=x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            if _NON_FINITE not in error.message:
+                raise
+            kind = "nan" if "NaN" in error.message else "inf"
+        # Raised outside the except block, so TensorFlow's graph traceback does not bury it.
+        guard.fail(int(self._train_counter.numpy()) + 1, kind)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._prepare(x, y)
@@ -299,11 +310,12 @@ class Distiller(tf_keras.Model):
             )
         variables = self.trainable_variables_to_update()
         gradients = tape.gradient(total, variables)
-        self.optimizer.apply_gradients(
-            (g, v) for g, v in zip(gradients, variables) if g is not None
-        )
-        self._record_non_finite(total)
-        return self._update_metrics(values, counts, y, student_outputs, sample_weight, labelled)
+        # Neither the weights nor the step counter move past a failed check.
+        with tf.control_dependencies(self._check_finite(total)):
+            self.optimizer.apply_gradients(
+                (g, v) for g, v in zip(gradients, variables) if g is not None
+            )
+            return self._update_metrics(values, counts, y, student_outputs, sample_weight, labelled)
 
     def test_step(self, data):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
@@ -489,12 +501,20 @@ class Distiller(tf_keras.Model):
     def _hint_epochs(self):
         return max([getattr(t, "hint_epochs", 0) for t in self.feature_losses] or [0])
 
-    def _record_non_finite(self, loss):
-        """Remembers the first step whose loss is not finite, without a host sync."""
+    def _check_finite(self, loss):
+        """Ops that stop the step before the weights change when ``loss`` is NaN or infinite.
+
+        CheckNumerics fails the step inside the graph, with no host sync; ``fit`` turns the
+        failure into a FloatingPointError. XLA compiles CheckNumerics to nothing, so under
+        ``jit_compile`` the step is recorded instead and ``_NanGuard`` stops at the epoch's end.
+        """
+        if not self.jit_compile:
+            return [tf.debugging.check_numerics(loss, _NON_FINITE)]
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             loss = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, loss)
         step = tf.where(tf.math.is_finite(loss), _NO_STEP, self._train_counter)
         self._non_finite_step.assign(tf.minimum(self._non_finite_step, step))
+        return []
 
     def _update_metrics(self, values, counts, y, student_outputs, sample_weight, labelled):
         self._term_means.update_state(values, counts)
@@ -512,7 +532,7 @@ class Distiller(tf_keras.Model):
 
 
 class _TermMeans(tf_keras.metrics.Metric):
-    """Epoch means of the loss and of each term, all in one pair of variables.
+    """Epoch means of the loss and of each term, all in one variable of totals then counts.
 
     One vector update per step instead of one ``Mean`` per term keeps the train step
     as cheap as a hand-written distiller's. A term absent from a step counts nothing.
@@ -521,31 +541,26 @@ class _TermMeans(tf_keras.metrics.Metric):
     def __init__(self, names, name="term_means"):
         super().__init__(name=name)
         self.names = list(names)
-        self.totals = self.add_weight("totals", shape=[len(names)], initializer="zeros")
-        self.counts = self.add_weight("counts", shape=[len(names)], initializer="zeros")
+        self.state = self.add_weight("state", shape=[2 * len(names)], initializer="zeros")
 
     def update_state(self, values, counts):
         """``values``: name -> batch mean; ``counts``: name -> its weight where not 1."""
         totals = [values[n] * counts[n] if n in counts else values.get(n, 0.0) for n in self.names]
-        self.totals.assign_add(tf.stack(totals))
-        if counts:
-            weights = [counts.get(n, 1.0) if n in values else 0.0 for n in self.names]
-            self.counts.assign_add(tf.stack([tf.cast(w, tf.float32) for w in weights]))
-        else:
-            self.counts.assign_add(tf.constant([1.0 if n in values else 0.0 for n in self.names]))
+        weights = [counts.get(n, 1.0) if n in values else 0.0 for n in self.names]
+        self.state.assign_add(tf.stack([tf.cast(v, tf.float32) for v in totals + weights]))
 
     def result(self):
         # A dict, not a vector: Keras aggregates it across replicas as it is, whereas a
         # vector unstacked in each replica would be summed over the replicas.
-        return dict(zip(self.names, tf.unstack(tf.math.divide_no_nan(self.totals, self.counts))))
+        totals, counts = tf.split(self.state, 2)
+        return dict(zip(self.names, tf.unstack(tf.math.divide_no_nan(totals, counts))))
 
     def results(self, present):
         """name -> epoch mean, for the names in ``present``."""
         return {n: m for n, m in self.result().items() if n in present}
 
     def reset_state(self):
-        for variable in self.variables:
-            variable.assign(tf.zeros_like(variable))
+        self.state.assign(tf.zeros_like(self.state))
 
 
 class _TeacherEnsemble:
@@ -595,10 +610,10 @@ class _LogParameters(tf_keras.callbacks.Callback):
 
 
 class _NanGuard(tf_keras.callbacks.Callback):
-    """Stops training after the epoch in which the loss first stopped being finite, naming the step.
+    """Names the epoch and step at which the loss stopped being finite.
 
-    The step is recorded inside the compiled train step, so checking costs one read per
-    epoch instead of a host sync per step.
+    ``fit`` calls ``fail`` when the compiled step's check fails; under ``jit_compile``
+    the step recorded in the graph is read at the end of each epoch instead.
     """
 
     def on_train_begin(self, logs=None):
@@ -611,11 +626,15 @@ class _NanGuard(tf_keras.callbacks.Callback):
         step = int(self.model._non_finite_step.numpy())
         if step != _NO_STEP:
             self.model.stop_training = True
-            raise FloatingPointError(
-                f"the distillation loss stopped being finite at epoch {self._epoch + 1}, step "
-                f"{step - self._first_step + 1} (epoch mean {(logs or {}).get('loss')}); lower the learning rate, "
-                "check the inputs for NaN or infinity, or lower the temperature"
-            )
+            loss = (logs or {}).get("loss")
+            self.fail(step + 1, "nan" if loss is None or math.isnan(loss) else "inf")
+
+    def fail(self, step, kind):
+        """Raises for the ``step``-th step of this fit (counting from 1)."""
+        raise FloatingPointError(
+            f"the distillation loss became {kind} at epoch {self._epoch + 1}, step {step - self._first_step}; "
+            "lower the learning rate, check the inputs for NaN or infinity, or lower the temperature"
+        )
 
 
 def _student_layer_output(student, name):

@@ -9,6 +9,9 @@ Variants, on the same data, student and batch size:
 
 Each variant trains one untimed warm-up epoch (tracing, and filling the cache for
 ``cached``), then ``epochs`` timed epochs, ``repeats`` times; the median rate is reported.
+Repeats are interleaved, so each round times every variant under about the same load:
+``paired_ratio`` compares two variants round by round, which a shared machine disturbs
+less than a ratio of medians.
 """
 
 import time
@@ -70,23 +73,40 @@ def build(variant, teacher, x, num_classes):
     return model
 
 
-def _timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs):
-    """Steps per second of one fresh ``variant`` over ``epochs``, after a warm-up (tracing) epoch."""
+def _timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs, clock=time.perf_counter):
+    """Steps per second of one fresh ``variant`` over ``epochs``, after a warm-up (tracing) epoch.
+
+    ``clock`` is wall time by default; ``time.process_time`` counts this process's CPU
+    time, which other processes on a shared machine disturb less.
+    """
     model = build(variant, teacher, x, num_classes)
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
-    start = time.perf_counter()
+    start = clock()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
-    return int(np.ceil(len(x) / batch_size)) * epochs / (time.perf_counter() - start)
+    return int(np.ceil(len(x) / batch_size)) * epochs / (clock() - start)
+
+
+def measure_rounds(teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3, variants=VARIANTS,
+                   clock=time.perf_counter):
+    """Steps per second of every variant in every round: ``{variant: [rate per round]}``.
+
+    Repeats are interleaved (every variant once per round, in alternating order) so that
+    load on a shared machine drifting over the run weighs on all variants alike.
+    """
+    rates = {variant: [] for variant in variants}
+    for round_index in range(repeats):
+        order = variants if round_index % 2 == 0 else variants[::-1]
+        for variant in order:
+            rates[variant].append(_timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs, clock))
+    return rates
 
 
 def measure(teacher, x, y, num_classes, batch_size=32, epochs=5, repeats=3):
-    """Median steps per second of every variant, in ``VARIANTS`` order.
-
-    Repeats are interleaved (every variant once per round) so that load on a shared
-    machine drifting over the run weighs on all variants alike.
-    """
-    rates = {variant: [] for variant in VARIANTS}
-    for _ in range(repeats):
-        for variant in VARIANTS:
-            rates[variant].append(_timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs))
+    """Median steps per second of every variant, in ``VARIANTS`` order (rounds interleaved)."""
+    rates = measure_rounds(teacher, x, y, num_classes, batch_size, epochs, repeats)
     return {variant: float(np.median(r)) for variant, r in rates.items()}
+
+
+def paired_ratio(rates, variant, reference):
+    """Median over rounds of ``variant``'s time per step divided by ``reference``'s in the same round."""
+    return float(np.median(np.array(rates[reference]) / np.array(rates[variant])))
