@@ -15,22 +15,30 @@ WORKER_SCRIPT = os.path.join(ROOT, "tools", "distil_multiworker.py")
 RUN_TIMEOUT_S = 300  # generous: a 2-core machine shared with other jobs
 
 
-def save_teachers(directory):
-    """Two small reference teachers of different widths, trained briefly on digits; returns their paths."""
+def save_teachers(tmp_path_factory):
+    """Two small reference teachers of different widths, trained briefly on digits; returns their paths.
+
+    Trained once per test session: the files are shared through pytest's base temporary directory.
+    """
     import tf_keras
 
     import tfkd
 
+    directory = tmp_path_factory.getbasetemp() / "scale_teachers"
+    directory.mkdir(exist_ok=True)
+    paths = [str(directory / f"teacher_{index}.keras") for index in range(2)]
+    if all(os.path.exists(p) for p in paths):
+        return paths
     (x, y), _, _ = tfkd.data.load("digits")
-    paths = []
     for index, width in enumerate((8, 4)):
         tf_keras.utils.set_random_seed(index)
         teacher = tfkd.models.cnn_teacher((8, 8, 1), 10, width=width, name=f"teacher_{index}")
         teacher.compile(tf_keras.optimizers.Adam(3e-3),
                         tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         teacher.fit(x, y, epochs=4, batch_size=32, verbose=0)
-        paths.append(os.path.join(directory, f"teacher_{index}.keras"))
-        teacher.save(paths[-1])
+        staging = str(directory / f".tmp-teacher_{index}.keras")
+        teacher.save(staging)
+        os.replace(staging, paths[index])
     return paths
 
 

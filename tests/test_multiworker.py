@@ -21,7 +21,7 @@ EPOCHS = 10  # enough for the student to settle near 95%, where seeds differ by 
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
-    return save_teachers(tmp_path_factory.mktemp("teachers"))
+    return save_teachers(tmp_path_factory)
 
 
 def test_two_workers_train_the_same_student_as_one_process(teachers, tmp_path):

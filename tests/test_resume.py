@@ -24,7 +24,7 @@ STATEFUL = ("--epochs", 3, "--train_samples", 512, "--loss_weighting", "uncertai
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
-    return save_teachers(tmp_path_factory.mktemp("teachers"))
+    return save_teachers(tmp_path_factory)
 
 
 def test_run_killed_mid_epoch_resumes_to_the_same_student(teachers, tmp_path):
