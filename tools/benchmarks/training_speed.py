@@ -14,6 +14,7 @@ Repeats are interleaved, so each round times every variant under about the same 
 less than a ratio of medians.
 """
 
+import gc
 import time
 
 import numpy as np
@@ -81,6 +82,7 @@ def _timed_rate(variant, teacher, x, y, num_classes, batch_size, epochs, clock=t
     """
     model = build(variant, teacher, x, num_classes)
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    gc.collect()  # the models of earlier rounds are garbage: collect them before, not during, the timing
     start = clock()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
     return int(np.ceil(len(x) / batch_size)) * epochs / (clock() - start)
