@@ -30,7 +30,12 @@ class Recipe:
 
 
 FULL = Recipe()
-FAST = Recipe(teacher_epochs=4, student_epochs=10)
+# Distillation needs a trained teacher and a student schedule long enough to follow it. With 4
+# teacher and 10 student epochs every distilled student of the demo's seed 0 stayed below scratch
+# (textbook 0.9711, auto 0.9689, scratch 0.9756 on digits); with 20 student epochs the 4-epoch
+# teacher still taught worse than labels (patient 0.9667, scratch 0.9844), a 12-epoch one better
+# (patient 0.9867).
+FAST = Recipe(teacher_epochs=12, student_epochs=20)
 
 
 def hard_loss():
