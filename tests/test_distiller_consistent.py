@@ -291,3 +291,14 @@ def test_uncertainty_weighting_rejects_alpha_schedules():
     history = distiller.fit(x, y, epochs=1, callbacks=[tfkd.callbacks.LinearSchedule("temperature", 4, 2, 2)],
                             verbose=0)
     assert "alpha" not in history.history and history.history["temperature"] == [4.0]
+
+
+def test_cached_teacher_outputs_with_unlabelled_data_train_like_the_online_teacher():
+    x, y = data(32)
+    unlabelled, _ = data(32, seed=4)
+    predictions = []
+    for cache_teacher in (False, True):
+        distiller, _, _ = distiller_with_probes(learning_rate=0.1, cache_teacher=cache_teacher)
+        distiller.fit(x, y, unlabelled=unlabelled, batch_size=16, shuffle=False, epochs=2, verbose=0)
+        predictions.append(distiller.predict(x, verbose=0))
+    np.testing.assert_allclose(predictions[1], predictions[0], rtol=1e-5, atol=1e-5)
