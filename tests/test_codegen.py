@@ -219,6 +219,14 @@ def test_cli_writes_sources_and_reports_errors(cnn_student, tmp_path, capsys):
     out = tmp_path / "generated"
     assert cli.main(["tfkd", "codegen", str(model_path), "--out", str(out), "--nomeasure"]) == 0
     assert {"model.h", "model.c", "tfkd_kernels.h", "tfkd_conv2d.c"} <= set(os.listdir(out))
-    assert "CONV_2D" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    summary = compile_model(cnn_student[0])[1]
+    assert "CONV_2D" in printed
+    assert f"RAM {summary['arena_bytes']} bytes" in printed and f"{summary['macs']} MACs" in printed
+    # Flash holds at least every weight byte; the expected figure counts them and the multipliers.
+    weights = sum(t.data.nbytes for t in read_int8_model(cnn_student[0]).tensors if t.data is not None)
+    assert weights <= summary["constant_bytes"] < weights + 1024
+    assert cli.main(["tfkd", "inspect", str(model_path), "--noarena"]) == 0
+    assert f"tfkd codegen: RAM {summary['arena_bytes']:,} bytes" in capsys.readouterr().out
     assert cli.main(["tfkd", "codegen", str(tmp_path / "missing.tflite"), "--out", str(out)]) == 2
     assert "missing.tflite" in capsys.readouterr().err
