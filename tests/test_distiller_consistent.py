@@ -288,6 +288,8 @@ def test_uncertainty_weighting_rejects_alpha_schedules():
     schedule = tfkd.callbacks.LinearSchedule("alpha", 0.1, 0.5, epochs=2)
     with pytest.raises(ValueError, match=r"LinearSchedule\('alpha'\) has no effect with loss_weighting='uncertainty'"):
         distiller.fit(x, y, epochs=1, callbacks=[schedule], verbose=0)
+    with pytest.raises(ValueError, match=r"OnPlateau\('alpha'\) has no effect"):
+        distiller.fit(x, y, epochs=1, callbacks=[tfkd.callbacks.OnPlateau("alpha", monitor="loss")], verbose=0)
     history = distiller.fit(x, y, epochs=1, callbacks=[tfkd.callbacks.LinearSchedule("temperature", 4, 2, 2)],
                             verbose=0)
     assert "alpha" not in history.history and history.history["temperature"] == [4.0]

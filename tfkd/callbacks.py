@@ -46,6 +46,9 @@ class _ParameterCallback(tf_keras.callbacks.Callback):
         super().__init__()
         self.parameter = _check_parameter(parameter)
 
+    def on_train_begin(self, logs=None):
+        self._variable()  # a misuse fails before the first epoch, not when the callback first acts
+
     def _variable(self):
         variable = getattr(self.model, self.parameter, None)
         if variable is None or not hasattr(variable, "assign"):
