@@ -280,6 +280,8 @@ def test_unlabelled_inputs_unlike_x_are_rejected():
         distiller.fit(x, y, unlabelled=x, unlabelled_ratio=0, verbose=0)
     with pytest.raises(ValueError, match=r"unlabelled_ratio=2 needs unlabelled inputs"):
         distiller.fit(x, y, unlabelled_ratio=2, verbose=0)
+    with pytest.raises(ValueError, match=r"validation_split=0.2 cannot be used with unlabelled data"):
+        distiller.fit(x, y, unlabelled=x, validation_split=0.2, verbose=0)
 
 
 def test_uncertainty_weighting_rejects_alpha_schedules():

@@ -254,6 +254,11 @@ class Distiller(tf_keras.Model):
             raise ValueError(f"unlabelled_ratio={unlabelled_ratio!r} needs unlabelled inputs: pass unlabelled=...")
         if unlabelled is not None:
             check_unlabelled(x, unlabelled)
+            if kwargs.get("validation_split"):
+                raise ValueError(
+                    f"validation_split={kwargs['validation_split']!r} cannot be used with unlabelled data; "
+                    "hold out labelled samples yourself and pass validation_data=(x_val, y_val)"
+                )
         self._prepare(x, y)
         # The NaN guard goes first so that no later callback (a checkpoint) sees a broken epoch;
         # the parameters are logged next so that user callbacks see them.
