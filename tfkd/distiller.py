@@ -273,7 +273,7 @@ class Distiller(tf_keras.Model):
         if unlabelled is not None:
             shuffle = kwargs.pop("shuffle", True)
             sample_weight = kwargs.pop("sample_weight", None)
-            x, _ = labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample_weight)
+            x = labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample_weight)
             y, batch_size = None, None
         try:
             return super().fit(x=x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, **kwargs)

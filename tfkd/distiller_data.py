@@ -149,7 +149,7 @@ def check_ratio(ratio):
 
 
 def labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample_weight=None):
-    """A dataset whose every batch holds labelled and unlabelled samples in ``ratio``; and its batch size.
+    """A dataset whose every batch holds labelled and unlabelled samples in ``ratio``.
 
     ``x``/``y`` are arrays (``sample_weight`` optional) or a dataset of ``(x, y[, w])``
     batches; ``unlabelled`` is arrays or a dataset of input batches; either ``x`` may
@@ -207,7 +207,7 @@ def labelled_and_unlabelled(x, y, unlabelled, ratio, batch_size, shuffle, sample
     labelled = labelled.repeat().batch(per_labelled, drop_remainder=True)
     unlabelled = unlabelled.repeat().batch(per_unlabelled, drop_remainder=True)
     mixed = tf.data.Dataset.zip((labelled, unlabelled)).map(combine, num_parallel_calls=tf.data.AUTOTUNE)
-    return mixed.take(steps).prefetch(tf.data.AUTOTUNE), batch_size
+    return mixed.take(steps).prefetch(tf.data.AUTOTUNE)
 
 
 def _count(dataset):
