@@ -228,6 +228,8 @@ def make(**kwargs):
 def test_cached_teacher_outputs_with_transformed_inputs_are_rejected(transform):
     with pytest.raises(ValueError, match="cache_teacher=True cannot be combined with augment, mixup or cutmix"):
         make(cache_teacher=True, **transform)
+    with pytest.raises(ValueError, match="cache_teacher='disk' cannot be combined"):
+        make(cache_teacher="disk", **transform)
 
 
 @pytest.mark.parametrize("kwargs, message", [

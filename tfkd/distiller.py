@@ -128,8 +128,8 @@ class Distiller(tf_keras.Model):
         _check_number(cutmix, "cutmix", low=0.0)
         if cache_teacher and (augment is not None or mixup or cutmix):
             raise ValueError(
-                "cache_teacher=True cannot be combined with augment, mixup or cutmix: the cached teacher "
-                "outputs would belong to other inputs than the transformed batches; set cache_teacher=False"
+                f"cache_teacher={cache_teacher!r} cannot be combined with augment, mixup or cutmix: the cached "
+                "teacher outputs would belong to other inputs than the transformed batches; set cache_teacher=False"
             )
         sources = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
         if not sources:
