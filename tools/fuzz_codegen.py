@@ -54,7 +54,10 @@ def _pre(layers, x, rng, channels=None):
 
 def _window(rng, x, allow_dilation=True):
     k = int(rng.integers(1, 6))
-    dilation = int(rng.choice([1, 1, 2])) if k > 1 and allow_dilation else 1
+    # The converter keeps a dilated convolution whole only when the rate divides the input size;
+    # otherwise it wraps it in SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, which codegen does not lower.
+    even = x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
+    dilation = int(rng.choice([1, 1, 2])) if k > 1 and allow_dilation and even else 1
     stride = 1 if dilation > 1 else int(rng.integers(1, 4))
     padding = str(rng.choice(["same", "valid"]))
     if padding == "valid" and (k - 1) * dilation + 1 > min(x.shape[1:3]):

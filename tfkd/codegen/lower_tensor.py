@@ -12,10 +12,9 @@ from tfkd.model import ModelError
 def add(graph, op, subtract=False):
     inputs, out, out_shape = binary_inputs(graph, op)
     strides = [broadcast_strides(op, t.shape, out_shape) for t in inputs]
-    if subtract:
-        (m1, s1), (m2, s2), (mo, so) = quantization.sub_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
-    else:
-        (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
+    # SUB derives its multipliers as ADD does: the tflite-micro runtime computes them in double (a float32
+    # division, as sub_common.cc in some TFLite Micro versions reads, differs in the last bit; the fuzzer found it).
+    (m1, s1), (m2, s2), (mo, so) = quantization.add_multipliers(inputs[0].scale, inputs[1].scale, out.scale)
     low, high = quantization.activation_range(activation(op, op.options.fusedActivationFunction), out.scale, out.zero_point)
     params = dict(
         output_dims=list(out_shape), input1_strides=strides[0], input2_strides=strides[1],

@@ -82,12 +82,3 @@ def add_multipliers(scale1, scale2, output_scale):
     out = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(output_scale)))
     return in1, in2, out
 
-
-def sub_multipliers(scale1, scale2, output_scale):
-    """SUB: as ADD, but TFLite Micro divides the scales in float32 before widening (sub_common.cc)."""
-    scale1, scale2, output_scale = np.float32(scale1), np.float32(scale2), np.float32(output_scale)
-    twice_max = np.float32(2) * max(scale1, scale2)
-    in1 = quantize_multiplier(float(scale1 / twice_max))
-    in2 = quantize_multiplier(float(scale2 / twice_max))
-    out = quantize_multiplier(float(twice_max / (np.float32(1 << ADD_LEFT_SHIFT) * output_scale)))
-    return in1, in2, out
