@@ -12,9 +12,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfkd.export import arena, model_info
-# verify's quantizer, so that latency samples are quantized exactly as verification quantizes them.
-from tfkd.export.verify import _quantize
+from tfkd.export import arena
+from tfkd.model import quantize, read_model
 
 RUNTIMES = ("float Keras, eager call", "float Keras, tf.function", "int8 LiteRT", "int8 TFLite Micro")
 WARMUP_CALLS = 5
@@ -63,8 +62,8 @@ def measure(model, tflite_bytes, x, arena_bytes):
     """Median seconds per sample of each of ``RUNTIMES`` over the samples of ``x``."""
     x = np.asarray(x, dtype=np.float32)
     float_samples = [sample[None] for sample in x]
-    quantization = model_info.parse(tflite_bytes).inputs[0].quantization
-    int8_samples = [_quantize(sample, quantization) for sample in float_samples]
+    model_input = read_model(tflite_bytes).inputs[0]
+    int8_samples = [quantize(sample, model_input.scale, model_input.zero_point) for sample in float_samples]
     compiled = tf.function(lambda sample: model(sample, training=False))
     runs = {
         "float Keras, eager call": (lambda sample: model(sample, training=False), float_samples),
