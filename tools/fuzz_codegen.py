@@ -355,12 +355,12 @@ def check_batch(cases):
     return results
 
 
-def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=None):
+def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=None, skip=0):
     """Runs ``cases`` seeded random instances per operator, ``branches`` of them per model; returns
     {op: {"cases", "models", "with_op", "mismatches", "errors", "examples"}} (counts of models but ``cases``)."""
     models = -(-cases // branches)
     # Interleaved, so that an interrupted run has covered every operator evenly.
-    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for i in range(models) for op in ops]
+    pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for i in range(models) for op in ops][skip:]
     summary = {op: {"cases": 0, "models": 0, "with_op": 0, "mismatches": 0, "errors": 0, "examples": []} for op in ops}
     for start in range(0, len(pending), BATCH):
         batch = []
@@ -394,7 +394,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ops", default=",".join(DEFAULT_OPS), help="comma-separated operators (default: all "
                         "but SQUEEZE, which the converter turns into RESHAPE)")
-    parser.add_argument("--json", help="also write the summary as JSON here")
+    parser.add_argument("--json", help="also write the summary as JSON here (after every batch)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="skip the first N models (resume an interrupted run; add the two summaries)")
     args = parser.parse_args(argv)
     ops = [op.strip().upper() for op in args.ops.split(",") if op.strip()]
     unknown = [op for op in ops if op not in BUILDERS]
@@ -411,7 +413,7 @@ def main(argv=None):
             os.replace(args.json + ".tmp", args.json)
 
     summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True),
-                   progress=save)
+                   progress=save, skip=args.skip)
     print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'mismatches':>10} {'errors':>6}")
     for op, entry in summary.items():
         print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['mismatches']:>10} "
