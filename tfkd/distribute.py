@@ -160,10 +160,13 @@ def local_workers(argv, num_workers, env=None, log_dir=None, ports=None):
 
 
 def kill_group(process, sig=signal.SIGKILL):
-    """Sends ``sig`` to the process group of ``process`` (started with a new session) and reaps it."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
+    """Sends ``sig`` to the process group of ``process`` (started with a new session) and reaps it.
+
+    The group is signalled even when its leader has already exited: children the worker
+    started may still be running in it.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=30)
 
