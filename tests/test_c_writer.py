@@ -4,6 +4,7 @@ import doctest
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from tfkd import c_writer
@@ -15,6 +16,26 @@ from tfkd.errors import InputError
                                             ("é", "model")])
 def test_identifiers(name, expected):
     assert c_writer.identifier(name) == expected
+
+
+@pytest.mark.parametrize("name, expected", [("g_model", "GModel"), ("kws", "Kws"), ("my-net v2", "MyNetV2")])
+def test_camel_words(name, expected):
+    assert c_writer.camel(name) == expected
+
+
+def test_arrays_of_bytes_rows_and_named_sizes():
+    assert c_writer.array("unsigned char", "m", b"\x00\x7f\xff", per_line=2, align=16, hex_bytes=True, dims=[""]) == (
+        "alignas(16) const unsigned char m[] = {\n    0x00, 0x7f,\n    0xff,\n};")
+    rows = np.array([[1, -2], [3, 4]], np.int8)
+    assert c_writer.array("int8_t", "s", rows, dims=["kCount", 2]) == (
+        "const int8_t s[kCount][2] = {\n    {1, -2},\n    {3, 4},\n};")
+    with pytest.raises(InputError, match="expected integers"):
+        c_writer.array("float", "f", [0.5])
+
+
+def test_comments_cannot_splice_or_close():
+    assert c_writer.line_comments("a\\\nb */") == "// a\n// b */\n"
+    assert c_writer.comment("x */ y\nz") == "x * / y z"
 
 
 def test_bad_names_and_files_are_input_errors(tmp_path):

@@ -2,9 +2,9 @@
 
 For the model arrays and settings (``tfkd.export.c_arrays``), the Arduino library
 (``tfkd.export.arduino``) and the code generator (``tfkd.codegen.emitter``), which today
-each format identifiers, arrays and include guards by hand. Every constant a model
-contributes carries a prefix from the model's name (:func:`prefix`), so two models can
-live in one firmware image.
+used to format identifiers, arrays and include guards each by hand. Every name a model
+contributes carries a prefix from the model's name: :func:`prefix` for macros and include
+guards, :func:`camel` for C++ constants and types, so two models can live in one firmware image.
 
 >>> print(array("int8_t", "digits_weights", [1, -2, 3], per_line=2))
 const int8_t digits_weights[3] = {
@@ -13,6 +13,8 @@ const int8_t digits_weights[3] = {
 };
 >>> prefix("digits net")
 'DIGITS_NET_'
+>>> camel("digits net-2")
+'DigitsNet2'
 """
 
 import keyword
@@ -53,6 +55,11 @@ def prefix(name):
     return identifier(name).upper() + "_"
 
 
+def camel(name):
+    """``identifier(name)`` in CamelCase, the word a model's C++ constants carry (``kDigitsNetInputScale``)."""
+    return "".join(part[:1].upper() + part[1:] for part in identifier(name).split("_"))
+
+
 def string(text):
     """``text`` as a string literal: UTF-8, with quotes, backslashes, ``?`` and every non-printable or
     non-ASCII byte escaped in octal (hex escapes would swallow the digits after them)."""
@@ -73,24 +80,49 @@ def comment(text):
     return str(text).replace("*/", "* /").replace("\n", " ")
 
 
-def array(c_type, name, values, per_line=12, align=None, static=False, hex_bytes=False):
-    """``const <c_type> <name>[n] = {...};`` for integer ``values`` (``alignas(align)`` in front when given)."""
-    values = [int(v) for v in np.asarray(values).reshape(-1)]
+def array(c_type, name, values, per_line=12, align=None, static=False, hex_bytes=False, dims=None):
+    """``const <c_type> <name>[n] = {...};`` for integer ``values``, ``alignas(align)`` in front when given.
+
+    ``values`` of two dimensions are rows, each between braces on a line of its own.
+    ``dims``: the text between each pair of brackets (default: the counts); ``""`` leaves
+    a size to the compiler, a constant's name ties it to that constant.
+    """
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        values = np.frombuffer(values, dtype=np.uint8)
+    values = np.asarray(values)
+    if values.ndim not in (1, 2) or (values.size and values.dtype.kind not in "iub"):
+        raise InputError(f"{name}: values are {values.dtype} in {values.ndim} dimensions; "
+                         "expected integers in 1 or 2 dimensions")
+    shape = values.shape
+    dims = [max(n, 1) for n in shape] if dims is None else list(dims)
+    if len(dims) != values.ndim:
+        raise InputError(f"{name}: got {len(dims)} dims for {values.ndim}-dimensional values; expected one a dimension")
     qualifiers = ("static " if static else "") + (f"alignas({align}) " if align else "")
-    lines = [f"{qualifiers}const {c_type} {name}[{max(len(values), 1)}] = {{"]
+    lines = [f"{qualifiers}const {c_type} {name}" + "".join(f"[{d}]" for d in dims) + " = {"]
     cell = (lambda v: f"0x{v & 0xFF:02x}") if hex_bytes else str
-    for start in range(0, len(values), per_line):
-        lines.append("    " + ", ".join(cell(v) for v in values[start:start + per_line]) + ",")
+    if values.ndim == 2:
+        lines += ["    {" + ", ".join(cell(v) for v in row) + "}," for row in values.tolist()]
+    else:
+        flat = values.tolist()
+        for start in range(0, len(flat), per_line):
+            lines.append("    " + ", ".join(cell(v) for v in flat[start:start + per_line]) + ",")
     lines.append("};")
     return "\n".join(lines)
 
 
-def guarded_header(file_name, model_name, body, includes=()):
-    """A header with an include guard unique to the model and file, and its ``#include`` lines."""
+def line_comments(text):
+    """``text`` as ``//`` comment lines, one a line of ``text`` (a backslash ending a line would
+    splice the next line into the comment, so trailing backslashes go)."""
+    return "".join(f"// {line}".rstrip().rstrip("\\").rstrip() + "\n" for line in str(text).splitlines())
+
+
+def guarded_header(file_name, model_name, body, includes=(), preamble=""):
+    """A header with an include guard unique to the model and file, and its ``#include`` lines;
+    ``preamble``, when given, stands above the guard as ``//`` comments."""
     guard = f"TFKD_{prefix(model_name)}{re.sub(r'[^A-Za-z0-9]', '_', file_name).upper()}_"
-    include = "".join(f"#include {item}\n" for item in includes)
-    return (f"#ifndef {guard}\n#define {guard}\n\n" + (include + "\n" if include else "") + body.rstrip("\n")
-            + f"\n\n#endif  // {guard}\n")
+    parts = ["".join(f"#include {item}\n" for item in includes), body.rstrip("\n") + "\n" if body.strip() else ""]
+    return (line_comments(preamble) + f"#ifndef {guard}\n#define {guard}\n\n" + "\n".join(p for p in parts if p)
+            + f"\n#endif  // {guard}\n")
 
 
 def write_sources(out_dir, sources):

@@ -5,7 +5,7 @@ The zip unpacks to one folder in the Arduino library 1.5 layout::
     <name>/library.properties
     <name>/src/<name>.h          includes the three headers below
     <name>/src/model_data.h      \\
-    <name>/src/model_data.cpp     | from tfkd.export.write_c_arrays
+    <name>/src/model_data.cpp     | as tfkd.export.write_c_arrays renders them
     <name>/src/model_settings.h   |
     <name>/src/model_ops.h       /
 
@@ -17,10 +17,10 @@ TensorFlow Lite Micro Arduino library (``Arduino_TensorFlowLite``), installed se
 import io
 import os
 import re
-import tempfile
 import zipfile
 
-from tfkd.export.c_arrays import write_c_arrays
+from tfkd import c_writer
+from tfkd.export.c_arrays import DEFAULT_NAME, render_c_arrays
 from tfkd.export.model_info import parse
 from tfkd.files import atomic_write_bytes
 
@@ -47,13 +47,10 @@ def _library_properties(name, classes):
     )
 
 
-def _main_header(name):
-    guard = "TFKD_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_H_"
-    return (
-        f"// The model library {name}: include this after <TensorFlowLite.h>.\n"
-        f"#ifndef {guard}\n#define {guard}\n\n"
-        '#include "model_data.h"\n#include "model_ops.h"\n#include "model_settings.h"\n\n'
-        f"#endif  // {guard}\n"
+def _main_header(name, model_name):
+    return c_writer.guarded_header(
+        f"{name}.h", model_name, "", includes=('"model_data.h"', '"model_ops.h"', '"model_settings.h"'),
+        preamble=f"The model library {name}: include this after <TensorFlowLite.h>.",
     )
 
 
@@ -67,27 +64,25 @@ def check_library_name(name):
     return name
 
 
-def write_arduino_library(tflite_bytes, out_path, name="tfkd_model", labels=None, model_name="g_model",
+def write_arduino_library(tflite_bytes, out_path, name="tfkd_model", labels=None, model_name=DEFAULT_NAME,
                           arena_bytes=None):
     """Writes an Arduino library zip of the int8 model to ``out_path`` and returns that path.
 
     ``name``: the library (and folder) name. ``labels``: one per model output.
-    ``model_name``: the C++ array name (``g_model`` in the firmware templates).
+    ``model_name``: the C++ array name (``g_model`` in the firmware templates); another
+    name also names the settings (:mod:`tfkd.export.c_arrays`).
     ``arena_bytes``: the measured TFLite Micro arena, measured here when ``None``.
     The zip is written atomically: a failure leaves no file at ``out_path``.
     """
     check_library_name(name)
     if not os.fspath(out_path).endswith(".zip"):
         raise ValueError(f"out_path={os.fspath(out_path)!r} does not end in .zip; the IDE adds libraries from .zip files")
-    with tempfile.TemporaryDirectory(prefix="tfkd-arduino-") as tmp:
-        paths = write_c_arrays(tflite_bytes, tmp, name=model_name, labels=labels, arena_bytes=arena_bytes)
-        files = {
-            "library.properties": _library_properties(name, parse(tflite_bytes).outputs[0].elements),
-            f"src/{name}.h": _main_header(name),
-        }
-        for file_name, path in paths.items():
-            with open(path, encoding="ascii") as f:
-                files["src/" + file_name.replace(".cc", ".cpp")] = f.read()
+    sources = render_c_arrays(tflite_bytes, name=model_name, labels=labels, arena_bytes=arena_bytes)
+    files = {
+        "library.properties": _library_properties(name, parse(tflite_bytes).outputs[0].elements),
+        f"src/{name}.h": _main_header(name, model_name),
+    }
+    files.update({"src/" + file_name.replace(".cc", ".cpp"): text for file_name, text in sources.items()})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for relative, text in sorted(files.items()):
