@@ -102,26 +102,26 @@ def ds_cnn_student(input_shape=(8, 8, 1), num_classes=10, width=16, name="ds_cnn
     return tf_keras.Model(inputs, outputs, name=name)
 
 
-def mlp_teacher(num_features=4, num_classes=3, width=64, name="mlp_teacher"):
-    """A two-hidden-layer MLP teacher for tabular data (Iris-like)."""
+def _mlp(num_features, num_classes, width, hidden_layers, name):
+    """``hidden_layers`` Dense+ReLU blocks (``dense_i``, ``features_i``) of ``width`` units, then ``logits``."""
     (features,) = _check((num_features,), num_classes, 1)
     inputs = tf_keras.Input((features,), name="features")
-    x = layers.Dense(width, name="dense_1")(inputs)
-    x = layers.ReLU(name="features_1")(x)
-    x = layers.Dense(width, name="dense_2")(x)
-    x = layers.ReLU(name="features_2")(x)
+    x = inputs
+    for index in range(1, hidden_layers + 1):
+        x = layers.Dense(width, name=f"dense_{index}")(x)
+        x = layers.ReLU(name=f"features_{index}")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return tf_keras.Model(inputs, outputs, name=name)
+
+
+def mlp_teacher(num_features=4, num_classes=3, width=64, name="mlp_teacher"):
+    """A two-hidden-layer MLP teacher for tabular data (Iris-like)."""
+    return _mlp(num_features, num_classes, width, 2, name)
 
 
 def mlp_student(num_features=4, num_classes=3, width=8, name="mlp_student"):
     """A one-hidden-layer MLP student for tabular data."""
-    (features,) = _check((num_features,), num_classes, 1)
-    inputs = tf_keras.Input((features,), name="features")
-    x = layers.Dense(width, name="dense_1")(inputs)
-    x = layers.ReLU(name="features_1")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
-    return tf_keras.Model(inputs, outputs, name=name)
+    return _mlp(num_features, num_classes, width, 1, name)
 
 
 def for_data(x, num_classes, role):

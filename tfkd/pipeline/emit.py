@@ -29,20 +29,31 @@ def _labels(stage):
     return list(labels) if labels is not None else list(stage.inputs["data"].class_names)
 
 
-class CArrays(Stage):
-    name = "micro"
+class _ModelSources(Stage):
+    """A stage that writes the int8 model's C sources (:mod:`tfkd.export.c_arrays`) with the data's
+    labels and the arena that ``Verify`` measured; subclasses say where, in ``write``."""
     Result = Emitted
+
+    def run(self, context):
+        return Emitted(self.write(context, self.inputs["converted"].int8, labels=_labels(self),
+                                  arena_bytes=self.inputs["verified"].arena_bytes))
+
+    def write(self, context, int8, **sources):
+        """Writes the sources of ``int8`` (``sources``: labels and arena) and returns paths relative to the folder."""
+        raise NotImplementedError
+
+
+class CArrays(_ModelSources):
+    name = "micro"
 
     @dataclasses.dataclass(frozen=True)
     class Config:
-        name: str = "g_model"
+        name: str = "g_model"  # the C++ name of the array; another name also prefixes the settings
         labels: tuple = None  # None: the data's class names
 
-    def run(self, context):
-        written = export.write_c_arrays(self.inputs["converted"].int8, os.path.join(context.folder, "micro"),
-                                        name=self.config.name, labels=_labels(self),
-                                        arena_bytes=self.inputs["verified"].arena_bytes)
-        return Emitted(sorted(os.path.relpath(p, context.folder) for p in written.values()))
+    def write(self, context, int8, **sources):
+        written = export.write_c_arrays(int8, os.path.join(context.folder, "micro"), name=self.config.name, **sources)
+        return sorted(os.path.relpath(p, context.folder) for p in written.values())
 
     def note(self, result):
         return "C arrays written"
@@ -81,9 +92,8 @@ class Codegen(Stage):
         return result.details
 
 
-class Arduino(Stage):
+class Arduino(_ModelSources):
     name = "arduino"
-    Result = Emitted
 
     @dataclasses.dataclass(frozen=True)
     class Config:
@@ -91,12 +101,11 @@ class Arduino(Stage):
         model_name: str = "g_model"
         labels: tuple = None
 
-    def run(self, context):
+    def write(self, context, int8, **sources):
         path = os.path.join(context.folder, f"{self.config.library}.zip")
-        export.write_arduino_library(self.inputs["converted"].int8, path, name=self.config.library,
-                                     labels=_labels(self), model_name=self.config.model_name,
-                                     arena_bytes=self.inputs["verified"].arena_bytes)
-        return Emitted([os.path.basename(path)])
+        export.write_arduino_library(int8, path, name=self.config.library, model_name=self.config.model_name,
+                                     **sources)
+        return [os.path.basename(path)]
 
     def note(self, result):
         return f"{result.files[0]} written"

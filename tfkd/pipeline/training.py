@@ -141,21 +141,32 @@ class Scratch(_TrainedAlone):
         return {"accuracy": result.accuracy, "params": result.params}
 
 
-class Distil(Stage):
-    """The reference student taught by the teacher with the textbook (Hinton) settings (``recipes.distil``).
+class _DistilledBy(Stage):
+    """The reference student taught by the teacher through ``distil`` (a ``tfkd.recipes`` distilling function).
 
     Inputs: ``data``, ``teacher``.
     """
 
     name = "student_distilled"
     Config = TrainConfig
+    distil = None
+
+    def distilled(self, context):
+        """``(distiller, history)`` of ``distil`` on the data, with this stage's recipe and seed."""
+        data, teacher = self.inputs["data"], self.inputs["teacher"]
+        return type(self).distil(teacher.model, data.x, data.y, data.num_classes, self.config.recipe,
+                                 self.config.seed, validation_data=data.validation, verbose=context.verbose)
+
+
+class Distil(_DistilledBy):
+    """The reference student taught by the teacher with the textbook (Hinton) settings (``recipes.distil``)."""
+
     Result = ModelResult
+    distil = recipes.distil
 
     def run(self, context):
-        data, teacher = self.inputs["data"], self.inputs["teacher"]
-        distiller, history = recipes.distil(teacher.model, data.x, data.y, data.num_classes, self.config.recipe,
-                                            self.config.seed, data.validation, context.verbose)
-        return model_result(distiller.student, data, history)
+        distiller, history = self.distilled(context)
+        return model_result(distiller.student, self.inputs["data"], history)
 
     def note(self, result):
         return f"accuracy {result.accuracy:.4f}"
@@ -180,22 +191,15 @@ class DistilledModel(ModelResult):
         return teaching.Settings(**self.recipe)
 
 
-class DistilRecipe(Stage):
-    """The reference student distilled by ``tfkd.distil`` with ``recipe.distillation`` (``recipes.distil_with_recipe``).
+class DistilRecipe(_DistilledBy):
+    """The reference student distilled by ``tfkd.distil`` with ``recipe.distillation`` (``recipes.distil_with_recipe``)."""
 
-    Inputs: ``data``, ``teacher``.
-    """
-
-    name = "student_distilled"
-    Config = TrainConfig
     Result = DistilledModel
+    distil = recipes.distil_with_recipe
 
     def run(self, context):
-        data, teacher = self.inputs["data"], self.inputs["teacher"]
-        distiller, history = recipes.distil_with_recipe(teacher.model, data.x, data.y, data.num_classes,
-                                                        self.config.recipe, self.config.seed,
-                                                        validation_data=data.validation, verbose=context.verbose)
-        base = model_result(distiller.student, data, history)
+        distiller, history = self.distilled(context)
+        base = model_result(distiller.student, self.inputs["data"], history)
         fields = {field.name: getattr(base, field.name) for field in dataclasses.fields(base)}
         return DistilledModel(**fields,
                               recipe=dataclasses.asdict(history.recipe),
