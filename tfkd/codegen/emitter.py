@@ -1,24 +1,22 @@
-"""Rendering the lowered steps and memory plan as C99 source text (``<name>.h`` and ``<name>.c``)."""
+"""Rendering the lowered steps and memory plan as C99 source text (``<name>.h`` and ``<name>.c``).
+
+Arrays and comments are rendered by :mod:`tfkd.c_writer`.
+"""
 
 import numpy as np
+
+from tfkd import c_writer
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
 _VALUES_PER_LINE = 16
 
-
-def _comment(text):
-    # Tensor names come from the model file; keep them from closing the comment.
-    return text.replace("*/", "* /").replace("\n", " ")
+# Tensor names come from the model file; keep them from closing the comment.
+_comment = c_writer.comment
 
 
 def _array(c_type, symbol, values, comment=None):
-    values = [int(v) for v in np.asarray(values).reshape(-1)]
-    lines = [f"/* {_comment(comment)} */"] if comment else []
-    lines.append(f"static const {c_type} {symbol}[{max(len(values), 1)}] = {{")
-    for start in range(0, len(values), _VALUES_PER_LINE):
-        lines.append("  " + ", ".join(str(v) for v in values[start:start + _VALUES_PER_LINE]) + ",")
-    lines.append("};")
-    return "\n".join(lines)
+    array = c_writer.array(c_type, symbol, np.asarray(values).reshape(-1), per_line=_VALUES_PER_LINE, static=True)
+    return f"/* {_comment(comment)} */\n{array}" if comment else array
 
 
 def _initializer(value):

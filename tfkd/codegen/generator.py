@@ -1,10 +1,9 @@
 """``generate``: an int8 .tflite model in, a dependency-free C99 implementation of it out."""
 
 import importlib.resources
-import os
 import re
 
-from tfkd import files
+from tfkd import c_writer
 from tfkd.codegen import emitter, lowering, planner
 
 KERNEL_HEADER = "tfkd_kernels.h"
@@ -71,8 +70,5 @@ def generate(tflite_bytes, out_dir, name="model"):
     written when the model cannot be compiled (for example an unsupported operator).
     """
     sources, summary = compile_model(tflite_bytes, name)
-    with files.staged_output_dir(out_dir) as staging:
-        for filename, text in sources.items():
-            files.atomic_write_text(os.path.join(staging, filename), text)
-    summary["files"] = [os.path.join(os.fspath(out_dir), filename) for filename in sources]
+    summary["files"] = list(c_writer.write_sources(out_dir, sources).values())
     return summary

@@ -31,38 +31,30 @@ def _input_radius(integer_bits, left_shift, total_bits=31):
     return int(math.floor(((1 << integer_bits) - 1) * (1 << (total_bits - integer_bits)) / (1 << left_shift)))
 
 
-def _q4_inputs(input_scale, input_zero_point):
-    """LOGISTIC/TANH: each input byte as a Q4.27 value, or -1 / +1 marking saturation."""
+def _q4_table(input_scale, input_zero_point, inside):
+    """LOGISTIC/TANH: each input byte as a Q4.27 value mapped by ``inside`` to the output byte; inputs
+    beyond the radius saturate to -128 or 127."""
     multiplier, left_shift = _frexp_multiplier(float(np.float32(input_scale)) * (1 << 27))
     radius = _input_radius(4, left_shift)
+    table = []
     for value in INPUTS:
         x = value - input_zero_point
         if x <= -radius:
-            yield value, -1, None
+            table.append(-128)
         elif x >= radius:
-            yield value, 1, None
+            table.append(127)
         else:
-            yield value, 0, fp.multiply_by_quantized_multiplier(x, multiplier, left_shift)
+            table.append(_clamp8(inside(fp.multiply_by_quantized_multiplier(x, multiplier, left_shift))))
+    return table
 
 
 def logistic(input_scale, input_zero_point):
-    table = []
-    for _, saturated, q4 in _q4_inputs(input_scale, input_zero_point):
-        if saturated:
-            table.append(-128 if saturated < 0 else 127)
-        else:
-            table.append(_clamp8(fp.rounding_divide_by_pot(fp.logistic(q4, 4), 23) - 128))
-    return table
+    return _q4_table(input_scale, input_zero_point,
+                     lambda q4: fp.rounding_divide_by_pot(fp.logistic(q4, 4), 23) - 128)
 
 
 def tanh(input_scale, input_zero_point):
-    table = []
-    for _, saturated, q4 in _q4_inputs(input_scale, input_zero_point):
-        if saturated:
-            table.append(-128 if saturated < 0 else 127)
-        else:
-            table.append(_clamp8(fp.rounding_divide_by_pot(fp.tanh(q4, 4), 24)))
-    return table
+    return _q4_table(input_scale, input_zero_point, lambda q4: fp.rounding_divide_by_pot(fp.tanh(q4, 4), 24))
 
 
 def relu(input_scale, input_zero_point, output_scale, output_zero_point):
