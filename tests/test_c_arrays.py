@@ -159,7 +159,8 @@ def test_two_models_link_into_one_program(model_bytes, tmp_path):
     main = tmp_path / "main.cc"
     main.write_text(
         headers + "#include <type_traits>\n"
-        "static_assert(std::is_same<ModelInputType, int8_t>::value && std::is_same<KwsInputType, float>::value, \"\");\n"
+        "static_assert(std::is_same<ModelInputType, int8_t>::value, \"digits is int8\");\n"
+        "static_assert(std::is_same<KwsInputType, float>::value, \"kws is float\");\n"
         "static void Dump(const unsigned char* data, unsigned int size) {\n"
         "  for (unsigned int i = 0; i < size; ++i) std::printf(\"%02x\", data[i]);\n"
         "  std::printf(\"\\n\");\n"

@@ -192,7 +192,8 @@ class DistilledModel(ModelResult):
 
 
 class DistilRecipe(_DistilledBy):
-    """The reference student distilled by ``tfkd.distil`` with ``recipe.distillation`` (``recipes.distil_with_recipe``)."""
+    """The reference student distilled by ``tfkd.distil`` with ``recipe.distillation``
+    (``recipes.distil_with_recipe``)."""
 
     Result = DistilledModel
     distil = recipes.distil_with_recipe
