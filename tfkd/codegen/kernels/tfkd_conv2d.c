@@ -1,10 +1,78 @@
 /* CONV_2D, int8 per-channel (TFLite reference_integer_ops::ConvPerChannel semantics). */
 #include "tfkd_kernels.h"
 
+#if defined(__ARM_FEATURE_DSP)
+/* Cortex-M4 path (undilated width): two output channels by two output pixels per pass, each filter
+ * row's in-image taps one contiguous run of input and of weights, summed with SMLAD. The sums are
+ * the plain C path's, term for term, so the outputs are the same. */
+static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            int8_t *output) {
+  const int32_t depth = p->input_depth, out_depth = p->output_depth;
+  const int32_t channel_stride = p->filter_height * p->filter_width * depth;
+  int32_t out_y, out_x, out_c, filter_y;
+  for (out_y = 0; out_y < p->output_height; ++out_y) {
+    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+    int32_t fy_start = 0, fy_end = 0;
+    for (filter_y = p->filter_height - 1; filter_y >= 0; --filter_y) {
+      const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
+      if (in_y >= 0 && in_y < p->input_height) {
+        if (fy_end == 0) fy_end = filter_y + 1;
+        fy_start = filter_y;
+      }
+    }
+    for (out_x = 0; out_x < p->output_width;) {
+      const int32_t x0 = out_x * p->stride_width - p->pad_width, x1 = x0 + p->stride_width;
+      const int32_t fx_start = x0 < 0 ? -x0 : 0;
+      const int32_t fx_end = p->input_width - x0 < p->filter_width ? p->input_width - x0 : p->filter_width;
+      /* Pair two pixels when both see the same taps of every filter row. */
+      const int32_t pair = out_x + 1 < p->output_width && x0 >= 0 &&
+                           (p->input_width - x1 < p->filter_width ? p->input_width - x1 : p->filter_width) == fx_end;
+      const int32_t run = fx_end > fx_start ? (fx_end - fx_start) * depth : 0;
+      int8_t *out = output + (out_y * p->output_width + out_x) * out_depth;
+      for (out_c = 0; out_c < out_depth; out_c += 2) {
+        const int32_t second = out_c + 1 < out_depth;
+        const int32_t b0 = bias ? bias[out_c] : 0, b1 = bias && second ? bias[out_c + 1] : 0;
+        int32_t acc[4] = {b0, b0, b1, b1};
+        int32_t k;
+        for (filter_y = fy_start; filter_y < fy_end && run; ++filter_y) {
+          const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
+          const int8_t *in = input + (in_y * p->input_width + x0 + fx_start) * depth;
+          const int8_t *w0 = filter + out_c * channel_stride + (filter_y * p->filter_width + fx_start) * depth;
+          const int8_t *w1 = second ? w0 + channel_stride : w0;
+          if (pair) {
+            tfkd_dot_2x2(in, in + p->stride_width * depth, w0, w1, run, p->input_offset, acc);
+          } else {
+            int32_t two[2];
+            two[0] = acc[0]; two[1] = acc[2];
+            tfkd_dot_2x1(in, w0, w1, run, p->input_offset, two);
+            acc[0] = two[0]; acc[2] = two[1];
+          }
+        }
+        for (k = 0; k < 2 + 2 * second; ++k) {
+          const int32_t c = out_c + (k >> 1);
+          int32_t v;
+          if ((k & 1) && !pair) continue;
+          v = tfkd_requantize(acc[k], multiplier[c], shift[c]) + p->output_offset;
+          out[(k & 1) * out_depth + c] = tfkd_clamp(v, p->activation_min, p->activation_max);
+        }
+      }
+      out_x += pair ? 2 : 1;
+    }
+  }
+}
+#endif
+
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                  int8_t *output) {
   int32_t out_y, out_x, out_c, filter_y, filter_x, in_c;
+#if defined(__ARM_FEATURE_DSP)
+  if (p->dilation_width == 1) {
+    tfkd_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
+    return;
+  }
+#endif
   for (out_y = 0; out_y < p->output_height; ++out_y) {
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
     for (out_x = 0; out_x < p->output_width; ++out_x) {

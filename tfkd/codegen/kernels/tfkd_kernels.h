@@ -106,13 +106,13 @@ typedef struct {
   int32_t rows, row_size, output_row_size, output_offset;
 } tfkd_copy_params;
 
-/* gemmlowp's SaturatingRoundingDoublingHighMul: (a * b * 2) >> 32, rounded to nearest. */
+/* gemmlowp's SaturatingRoundingDoublingHighMul: (a * b * 2) >> 32, rounded to nearest.
+ * The reference adds 2^30 (or 1 - 2^30 for a negative product) and divides by 2^31 rounding toward
+ * zero; for either sign that equals floor((product + 2^30) / 2^31), one arithmetic shift (SMULL,
+ * ADDS, ADC and a funnel shift on the Cortex-M4). */
 static inline int32_t tfkd_doubling_high_mul(int32_t a, int32_t b) {
-  const int64_t product = (int64_t)a * (int64_t)b;
-  /* Rounding offset of the reference: ties away from zero once divided by 2^31. */
-  const int32_t nudge = product >= 0 ? (1 << 30) : (1 - (1 << 30));
   if (a == b && a == INT32_MIN) return INT32_MAX; /* the one product that overflows */
-  return (int32_t)((product + nudge) / ((int64_t)1 << 31));
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp's RoundingDivideByPOT: x / 2^exponent, rounding half away from zero.
@@ -136,6 +136,107 @@ static inline int32_t tfkd_requantize(int32_t x, int32_t multiplier, int32_t shi
 static inline int8_t tfkd_clamp(int32_t x, int32_t low, int32_t high) {
   return (int8_t)(x < low ? low : (x > high ? high : x));
 }
+
+#if defined(__ARM_FEATURE_DSP)
+/* Cortex-M4 DSP helpers (SXTAB16 + SMLAD): the same int32 sums as the plain C loops, two MACs per
+ * SMLAD. A word of four int8 values [v0 v1 v2 v3] unpacks to the 16-bit pairs (v0, v2) and (v1, v3),
+ * the inputs with their offset pair added for free by SXTAB16; weights (zero point 0) unpack alike, so
+ * pairs line up with no reordering of the weights. Values stay within int16 (int8 + offset in [-255, 255]). */
+typedef uint32_t __attribute__((aligned(1), may_alias)) tfkd_unaligned_u32;
+
+static inline uint32_t tfkd_read4(const int8_t *p) { return *(const tfkd_unaligned_u32 *)p; }
+
+static inline uint32_t tfkd_sxtab16(uint32_t offsets, uint32_t v) {
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(offsets), "r"(v));
+  return r;
+}
+
+static inline uint32_t tfkd_sxtab16_ror8(uint32_t offsets, uint32_t v) {
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(offsets), "r"(v));
+  return r;
+}
+
+static inline uint32_t tfkd_sxtb16(uint32_t v) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+
+static inline uint32_t tfkd_sxtb16_ror8(uint32_t v) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+
+static inline int32_t tfkd_smlad(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+/* acc + bottom halves product, acc + top halves product (signed 16-bit). */
+static inline int32_t tfkd_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+static inline int32_t tfkd_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+/* (offset, offset) as two int16 halves. */
+static inline uint32_t tfkd_offset_pair(int32_t offset) {
+  return ((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16);
+}
+
+/* acc[2*i + j] += sum_d w_i[d] * (x_j[d] + x_off) for d < n; two channels by two pixels. */
+static inline void tfkd_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1,
+                                int32_t n, int32_t x_off, int32_t *acc) {
+  const uint32_t xo = tfkd_offset_pair(x_off);
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  for (; n >= 4; n -= 4) {
+    const uint32_t xa = tfkd_read4(x0), xb = tfkd_read4(x1), wa = tfkd_read4(w0), wb = tfkd_read4(w1);
+    const uint32_t x0e = tfkd_sxtab16(xo, xa), x0o = tfkd_sxtab16_ror8(xo, xa);
+    const uint32_t x1e = tfkd_sxtab16(xo, xb), x1o = tfkd_sxtab16_ror8(xo, xb);
+    uint32_t we = tfkd_sxtb16(wa), wd = tfkd_sxtb16_ror8(wa);
+    x0 += 4; x1 += 4; w0 += 4; w1 += 4;
+    a00 = tfkd_smlad(we, x0e, a00); a00 = tfkd_smlad(wd, x0o, a00);
+    a01 = tfkd_smlad(we, x1e, a01); a01 = tfkd_smlad(wd, x1o, a01);
+    we = tfkd_sxtb16(wb); wd = tfkd_sxtb16_ror8(wb);
+    a10 = tfkd_smlad(we, x0e, a10); a10 = tfkd_smlad(wd, x0o, a10);
+    a11 = tfkd_smlad(we, x1e, a11); a11 = tfkd_smlad(wd, x1o, a11);
+  }
+  for (; n > 0; --n) {
+    const int32_t xa = *x0++ + x_off, xb = *x1++ + x_off, wa = *w0++, wb = *w1++;
+    a00 += wa * xa; a01 += wa * xb; a10 += wb * xa; a11 += wb * xb;
+  }
+  acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+}
+
+/* acc[i] += sum_d w_i[d] * (x[d] + x_off) for d < n; two channels, one pixel. */
+static inline void tfkd_dot_2x1(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
+                                int32_t x_off, int32_t *acc) {
+  const uint32_t xo = tfkd_offset_pair(x_off);
+  int32_t a0 = acc[0], a1 = acc[1];
+  for (; n >= 4; n -= 4) {
+    const uint32_t xa = tfkd_read4(x), wa = tfkd_read4(w0), wb = tfkd_read4(w1);
+    const uint32_t xe = tfkd_sxtab16(xo, xa), xd = tfkd_sxtab16_ror8(xo, xa);
+    x += 4; w0 += 4; w1 += 4;
+    a0 = tfkd_smlad(tfkd_sxtb16(wa), xe, a0); a0 = tfkd_smlad(tfkd_sxtb16_ror8(wa), xd, a0);
+    a1 = tfkd_smlad(tfkd_sxtb16(wb), xe, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), xd, a1);
+  }
+  for (; n > 0; --n) {
+    const int32_t xa = *x++ + x_off;
+    a0 += *w0++ * xa; a1 += *w1++ * xa;
+  }
+  acc[0] = a0; acc[1] = a1;
+}
+#endif /* __ARM_FEATURE_DSP */
 
 /* filter: [output_depth][filter_height][filter_width][input_depth]; bias may be NULL. */
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
