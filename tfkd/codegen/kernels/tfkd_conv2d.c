@@ -61,6 +61,51 @@ static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, cons
     }
   }
 }
+
+/* Largest patch (filter_height x filter_width x input_depth) copied per pixel for shallow inputs. */
+#define TFKD_IM2COL_MAX 128
+
+static void tfkd_copy_patch(const tfkd_conv_params *p, const int8_t *input, int32_t out_y, int32_t out_x,
+                            int8_t *patch) {
+  const int32_t depth = p->input_depth;
+  /* Padding holds the input zero point, whose (value + input_offset) is 0: it adds nothing, as the
+   * plain C path's skipped taps. */
+  const int8_t pad_value = (int8_t)(-p->input_offset);
+  int32_t filter_y, filter_x, c;
+  for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
+    const int32_t in_y = out_y * p->stride_height - p->pad_height + p->dilation_height * filter_y;
+    for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
+      const int32_t in_x = out_x * p->stride_width - p->pad_width + p->dilation_width * filter_x;
+      if (in_y < 0 || in_y >= p->input_height || in_x < 0 || in_x >= p->input_width) {
+        for (c = 0; c < depth; ++c) *patch++ = pad_value;
+      } else {
+        const int8_t *in = input + (in_y * p->input_width + in_x) * depth;
+        for (c = 0; c < depth; ++c) *patch++ = in[c];
+      }
+    }
+  }
+}
+
+/* Cortex-M4 path for shallow inputs (a patch of at most TFKD_IM2COL_MAX values): each output pixel's
+ * patch copied into a buffer (im2col), two pixels at a time, then one SMLAD run per channel pair. */
+static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                               int8_t *output) {
+  const int32_t k = p->filter_height * p->filter_width * p->input_depth;
+  const int32_t pixels = p->output_height * p->output_width;
+  int8_t patch[2 * k]; /* k <= TFKD_IM2COL_MAX */
+  int32_t pixel;
+  for (pixel = 0; pixel < pixels; pixel += 2) {
+    const int32_t rows = pixel + 1 < pixels ? 2 : 1;
+    int32_t r;
+    for (r = 0; r < rows; ++r) {
+      tfkd_copy_patch(p, input, (pixel + r) / p->output_width, (pixel + r) % p->output_width, patch + r * k);
+    }
+    tfkd_matmul_dsp(rows, k, p->output_depth, patch, filter, bias, multiplier, shift, p->input_offset,
+                    p->output_offset, p->activation_min, p->activation_max,
+                    output + pixel * p->output_depth);
+  }
+}
 #endif
 
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
@@ -68,6 +113,19 @@ void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *f
                  int8_t *output) {
   int32_t out_y, out_x, out_c, filter_y, filter_x, in_c;
 #if defined(__ARM_FEATURE_DSP)
+  if (p->filter_height == 1 && p->filter_width == 1 && p->stride_height == 1 && p->stride_width == 1 &&
+      p->pad_height == 0 && p->pad_width == 0 && p->input_height == p->output_height &&
+      p->input_width == p->output_width) {
+    /* Pointwise: every pixel a row of a matrix product. */
+    tfkd_matmul_dsp(p->output_height * p->output_width, p->input_depth, p->output_depth, input, filter, bias,
+                    multiplier, shift, p->input_offset, p->output_offset, p->activation_min,
+                    p->activation_max, output);
+    return;
+  }
+  if (p->input_depth < 4 && p->filter_height * p->filter_width * p->input_depth <= TFKD_IM2COL_MAX) {
+    tfkd_conv2d_im2col(p, input, filter, bias, multiplier, shift, output);
+    return;
+  }
   if (p->dilation_width == 1) {
     tfkd_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
     return;

@@ -8,48 +8,67 @@
 static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                       int8_t *output) {
-  const int32_t depth = p->input_depth;
+  const int32_t depth = p->input_depth, groups = depth & ~3;
   const uint32_t xo = tfkd_offset_pair(p->input_offset);
   int32_t out_y, out_x, c, filter_y, filter_x, k;
   for (out_y = 0; out_y < p->output_height; ++out_y) {
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+    int32_t fy_start = 0, fy_end = 0;
+    for (filter_y = p->filter_height - 1; filter_y >= 0; --filter_y) {
+      const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
+      if (in_y >= 0 && in_y < p->input_height) {
+        if (fy_end == 0) fy_end = filter_y + 1;
+        fy_start = filter_y;
+      }
+    }
     for (out_x = 0; out_x < p->output_width; ++out_x) {
       const int32_t x0 = out_x * p->stride_width - p->pad_width;
       const int32_t fx_start = x0 < 0 ? -x0 : 0;
       const int32_t fx_end = p->input_width - x0 < p->filter_width ? p->input_width - x0 : p->filter_width;
+      const int32_t taps = fx_end > fx_start ? fx_end - fx_start : 0;
+      const int32_t row_skip = (p->input_width - taps) * depth, filter_skip = (p->filter_width - taps) * depth;
+      const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * p->input_width + x0 + fx_start) * depth;
+      const int8_t *w_base = filter + (fy_start * p->filter_width + fx_start) * depth;
       int8_t *out = output + (out_y * p->output_width + out_x) * depth;
-      for (c = 0; c < depth; c += 4) {
-        const int32_t lanes = depth - c < 4 ? depth - c : 4;
-        int32_t acc[4] = {0, 0, 0, 0};
-        for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
-          const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
-          const int8_t *in, *w;
-          if (in_y < 0 || in_y >= p->input_height) continue;
-          in = input + (in_y * p->input_width + x0 + fx_start) * depth + c;
-          w = filter + (filter_y * p->filter_width + fx_start) * depth + c;
-          if (lanes == 4) {
-            int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-            for (filter_x = fx_start; filter_x < fx_end; ++filter_x) {
-              const uint32_t xv = tfkd_read4(in), wv = tfkd_read4(w);
-              const uint32_t xe = tfkd_sxtab16(xo, xv), xd = tfkd_sxtab16_ror8(xo, xv);
-              const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
-              in += depth; w += depth;
-              a0 = tfkd_smlabb(xe, we, a0); a2 = tfkd_smlatt(xe, we, a2);
-              a1 = tfkd_smlabb(xd, wd, a1); a3 = tfkd_smlatt(xd, wd, a3);
-            }
-            acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-          } else {
-            for (filter_x = fx_start; filter_x < fx_end; ++filter_x) {
-              for (k = 0; k < lanes; ++k) acc[k] += w[k] * (in[k] + p->input_offset);
-              in += depth; w += depth;
-            }
+      for (c = 0; c < groups; c += 4) {
+        const int8_t *in = in_base + c, *w = w_base + c;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (filter_y = fy_start; filter_y < fy_end; ++filter_y) {
+          for (filter_x = 0; filter_x < taps; ++filter_x) {
+            const uint32_t xv = tfkd_read4(in), wv = tfkd_read4(w);
+            const uint32_t xe = tfkd_sxtab16(xo, xv), xd = tfkd_sxtab16_ror8(xo, xv);
+            const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
+            in += depth; w += depth;
+            a0 = tfkd_smlabb(xe, we, a0); a2 = tfkd_smlatt(xe, we, a2);
+            a1 = tfkd_smlabb(xd, wd, a1); a3 = tfkd_smlatt(xd, wd, a3);
           }
+          in += row_skip + (p->dilation_height - 1) * p->input_width * depth;
+          w += filter_skip;
         }
-        for (k = 0; k < lanes; ++k) {
-          int32_t v = acc[k] + (bias ? bias[c + k] : 0);
-          v = tfkd_requantize(v, multiplier[c + k], shift[c + k]) + p->output_offset;
-          out[c + k] = tfkd_clamp(v, p->activation_min, p->activation_max);
+        if (bias) { a0 += bias[c]; a1 += bias[c + 1]; a2 += bias[c + 2]; a3 += bias[c + 3]; }
+        a0 = tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset;
+        a1 = tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset;
+        a2 = tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset;
+        a3 = tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset;
+        out[c] = tfkd_clamp(a0, p->activation_min, p->activation_max);
+        out[c + 1] = tfkd_clamp(a1, p->activation_min, p->activation_max);
+        out[c + 2] = tfkd_clamp(a2, p->activation_min, p->activation_max);
+        out[c + 3] = tfkd_clamp(a3, p->activation_min, p->activation_max);
+      }
+      for (c = groups; c < depth; ++c) {
+        const int8_t *in = in_base + c, *w = w_base + c;
+        int32_t acc = 0;
+        for (filter_y = fy_start; filter_y < fy_end; ++filter_y) {
+          for (k = 0; k < taps; ++k) {
+            acc += *w * (*in + p->input_offset);
+            in += depth; w += depth;
+          }
+          in += row_skip + (p->dilation_height - 1) * p->input_width * depth;
+          w += filter_skip;
         }
+        if (bias) acc += bias[c];
+        acc = tfkd_requantize(acc, multiplier[c], shift[c]) + p->output_offset;
+        out[c] = tfkd_clamp(acc, p->activation_min, p->activation_max);
       }
     }
   }

@@ -118,9 +118,9 @@ static inline int32_t tfkd_doubling_high_mul(int32_t a, int32_t b) {
 /* gemmlowp's RoundingDivideByPOT: x / 2^exponent, rounding half away from zero.
  * Relies on >> of a negative value being arithmetic, as on GCC, Clang and Arm compilers. */
 static inline int32_t tfkd_rounding_divide_by_pot(int32_t x, int32_t exponent) {
-  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  const int32_t mask = (int32_t)((1u << exponent) - 1u); /* exponent is at most 31 */
   const int32_t remainder = x & mask;
-  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
@@ -130,7 +130,10 @@ static inline int32_t tfkd_requantize(int32_t x, int32_t multiplier, int32_t shi
   const int32_t right_shift = shift > 0 ? 0 : -shift;
   /* The reference multiplies by 2^left_shift in int32, i.e. two's-complement wrapping. */
   const int32_t shifted = (int32_t)((uint32_t)x << left_shift);
-  return tfkd_rounding_divide_by_pot(tfkd_doubling_high_mul(shifted, multiplier), right_shift);
+  /* tfkd_doubling_high_mul without its INT32_MIN case: multipliers are 0 or in [2^30, 2^31) (they come
+   * from tfkd.codegen.quantization), never INT32_MIN, so the result is the same. */
+  const int32_t high = (int32_t)(((int64_t)shifted * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+  return tfkd_rounding_divide_by_pot(high, right_shift);
 }
 
 static inline int8_t tfkd_clamp(int32_t x, int32_t low, int32_t high) {
@@ -235,6 +238,43 @@ static inline void tfkd_dot_2x1(const int8_t *x, const int8_t *w0, const int8_t 
     a0 += *w0++ * xa; a1 += *w1++ * xa;
   }
   acc[0] = a0; acc[1] = a1;
+}
+
+/* output[r][c] = requantised (bias[c] + sum_d filter[c][d] * (input[r][d] + input_offset)) for rows r
+ * of depth values: FULLY_CONNECTED, and CONV_2D with a 1x1 filter, stride 1 and no padding (image
+ * pixels as rows). Two outputs by two rows per pass. */
+static inline void tfkd_matmul_dsp(int32_t rows, int32_t depth, int32_t out_depth, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                   const int32_t *shift, int32_t input_offset, int32_t output_offset,
+                                   int32_t activation_min, int32_t activation_max, int8_t *output) {
+  int32_t r, c, k;
+  for (r = 0; r < rows; r += 2) {
+    const int32_t pair = r + 1 < rows;
+    const int8_t *row = input + r * depth;
+    int8_t *out = output + r * out_depth;
+    for (c = 0; c < out_depth; c += 2) {
+      const int32_t second = c + 1 < out_depth;
+      const int8_t *w0 = filter + c * depth;
+      const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
+      int32_t acc[4];
+      acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
+      if (pair) {
+        tfkd_dot_2x2(row, row + depth, w0, second ? w0 + depth : w0, depth, input_offset, acc);
+      } else {
+        int32_t two[2];
+        two[0] = b0; two[1] = b1;
+        tfkd_dot_2x1(row, w0, second ? w0 + depth : w0, depth, input_offset, two);
+        acc[0] = two[0]; acc[2] = two[1];
+      }
+      for (k = 0; k < 2 + 2 * second; ++k) {
+        const int32_t ch = c + (k >> 1);
+        int32_t v;
+        if ((k & 1) && !pair) continue;
+        v = tfkd_requantize(acc[k], multiplier[ch], shift[ch]) + output_offset;
+        out[(k & 1) * out_depth + ch] = tfkd_clamp(v, activation_min, activation_max);
+      }
+    }
+  }
 }
 #endif /* __ARM_FEATURE_DSP */
 
