@@ -49,6 +49,16 @@ static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, cons
             acc[0] = two[0]; acc[2] = two[1];
           }
         }
+        if (pair && second) {
+          const int32_t m0 = multiplier[out_c], s0 = shift[out_c];
+          const int32_t m1 = multiplier[out_c + 1], s1 = shift[out_c + 1];
+          const int32_t o = p->output_offset, low = p->activation_min, high = p->activation_max;
+          out[out_c] = tfkd_clamp(tfkd_requantize(acc[0], m0, s0) + o, low, high);
+          out[out_depth + out_c] = tfkd_clamp(tfkd_requantize(acc[1], m0, s0) + o, low, high);
+          out[out_c + 1] = tfkd_clamp(tfkd_requantize(acc[2], m1, s1) + o, low, high);
+          out[out_depth + out_c + 1] = tfkd_clamp(tfkd_requantize(acc[3], m1, s1) + o, low, high);
+          continue;
+        }
         for (k = 0; k < 2 + 2 * second; ++k) {
           const int32_t c = out_c + (k >> 1);
           int32_t v;

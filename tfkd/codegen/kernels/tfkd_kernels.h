@@ -266,6 +266,16 @@ static inline void tfkd_matmul_dsp(int32_t rows, int32_t depth, int32_t out_dept
         tfkd_dot_2x1(row, w0, second ? w0 + depth : w0, depth, input_offset, two);
         acc[0] = two[0]; acc[2] = two[1];
       }
+      if (pair && second) {
+        const int32_t m0 = multiplier[c], s0 = shift[c], m1 = multiplier[c + 1], s1 = shift[c + 1];
+        out[c] = tfkd_clamp(tfkd_requantize(acc[0], m0, s0) + output_offset, activation_min, activation_max);
+        out[out_depth + c] =
+            tfkd_clamp(tfkd_requantize(acc[1], m0, s0) + output_offset, activation_min, activation_max);
+        out[c + 1] = tfkd_clamp(tfkd_requantize(acc[2], m1, s1) + output_offset, activation_min, activation_max);
+        out[out_depth + c + 1] =
+            tfkd_clamp(tfkd_requantize(acc[3], m1, s1) + output_offset, activation_min, activation_max);
+        continue;
+      }
       for (k = 0; k < 2 + 2 * second; ++k) {
         const int32_t ch = c + (k >> 1);
         int32_t v;
