@@ -5,6 +5,7 @@ import pytest
 import tf_keras
 
 import tfkd
+from tfkd.model import quantize
 
 LOSS = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -60,7 +61,7 @@ def run_int8(tflite_bytes, x):
     scale, zero = inp["quantization"]
     outputs = []
     for sample in x:
-        interpreter.set_tensor(inp["index"], np.round(sample[None] / scale + zero).clip(-128, 127).astype(np.int8))
+        interpreter.set_tensor(inp["index"], quantize(sample[None], scale, zero))
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(out["index"])[0])
     return np.array(outputs), interpreter

@@ -6,6 +6,7 @@ import tf_keras
 
 import tfkd
 from tfkd.export.model_info import parse
+from tfkd.model import quantize
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def _litert_predictions(tflite_bytes, x):
     for sample in x:
         if input_details["dtype"] == np.int8:
             scale, zero_point = input_details["quantization"]
-            sample = np.clip(np.round(sample / scale + zero_point), -128, 127).astype(np.int8)
+            sample = quantize(sample, scale, zero_point)
         interpreter.set_tensor(input_details["index"], sample[None])
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(output_index)[0])

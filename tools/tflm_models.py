@@ -6,6 +6,8 @@ test inputs still give varied outputs.
 
 import numpy as np
 
+from tfkd.model import quantize
+
 SAMPLE_COUNT = 32
 SEED = 0
 
@@ -72,5 +74,5 @@ def int8_model(name, count=SAMPLE_COUNT):
     interpreter = runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=1 << 20)
     quantization = interpreter.get_input_details(0)["quantization_parameters"]
     scale, zero_point = float(np.ravel(quantization["scales"])[0]), int(np.ravel(quantization["zero_points"])[0])
-    quantized = np.clip(np.round(x_test[:count] / scale) + zero_point, -128, 127).astype(np.int8)
+    quantized = quantize(x_test[:count], scale, zero_point)
     return tflite_bytes, quantized.reshape(count, -1)
