@@ -5,6 +5,7 @@ import os
 import platform
 
 from benchmarks import quality, training_speed
+from tfkd import teaching
 
 
 def machine():
@@ -50,8 +51,10 @@ def _quality_section(results):
              "reference student in the same run, on the same labelled samples; the teacher trains on all labels. "
              "Scratch, textbook and tfkd defaults train the textbook epochs (images: "
              f"{s['student_epochs']}, Iris: {s['tabular_recipe']['student_epochs']}); the recipe and the scratch "
-             "row with its augmentation train the recipe's epochs (auto: 3x the textbook's, after choosing among "
-             "its candidates on 15% of the labels held out).", ""]
+             "row with its augmentation train the recipe's epochs (auto with all labels: "
+             f"{teaching.PATIENCE_ALL_LABELS}x the textbook's, with 15 labels per class + unlabelled: "
+             f"{teaching.PATIENCE}x, after choosing among its candidates on "
+             f"{teaching.VALIDATION_FRACTION:.0%} of the labels held out).", ""]
     for regime, rows in results["quality"].items():
         recipe = rows[quality.RECIPE]
         parts += [f"### {regime}", ""]
