@@ -10,8 +10,9 @@ import os
 import shutil
 import sys
 
-import numpy as np
 import pytest
+
+from tfkd.model import TflmRunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -45,21 +46,12 @@ REFERENCE_ARENA = 1 << 20
 
 
 def reference_interpreter(tflite_bytes):
-    from tflite_micro.python.tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=REFERENCE_ARENA)
+    return TflmRunner(tflite_bytes, arena_size=REFERENCE_ARENA).interpreter
 
 
 def reference_outputs(tflite_bytes, inputs):
     """The TFLite Micro interpreter's int8 outputs for ``inputs``, one row each."""
-    interpreter = reference_interpreter(tflite_bytes)
-    shape = interpreter.get_input_details(0)["shape"]
-    rows = []
-    for row in inputs:
-        interpreter.set_input(row.reshape(shape), 0)
-        interpreter.invoke()
-        rows.append(interpreter.get_output(0).reshape(-1).copy())
-    return np.stack(rows)
+    return TflmRunner(tflite_bytes, arena_size=REFERENCE_ARENA).run(inputs)
 
 
 def builtin_op_names(tflite_bytes):

@@ -32,6 +32,8 @@ import tempfile
 
 import numpy as np
 
+from tfkd.model import TflmRunner
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import build_tflm  # noqa: E402
@@ -100,22 +102,9 @@ def run_codegen(tflite_bytes, samples, work):
     }
 
 
-def reference_outputs(tflite_bytes, samples):
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=1 << 20)
-    shape = interpreter.get_input_details(0)["shape"]
-    rows = []
-    for row in samples:
-        interpreter.set_input(row.reshape(shape), 0)
-        interpreter.invoke()
-        rows.append(interpreter.get_output(0).reshape(-1).copy())
-    return np.stack(rows)
-
-
 def measure_model(name, tflm_dir, samples_count, work, engines=ENGINES):
     tflite_bytes, samples = tflm_models.int8_model(name, samples_count)
-    expected = reference_outputs(tflite_bytes, samples)
+    expected = TflmRunner(tflite_bytes).run(samples)
     row = {"model": name, "tflite_bytes": len(tflite_bytes), "engines": {}}
     for engine in engines:
         if engine == "codegen":
