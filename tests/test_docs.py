@@ -7,8 +7,9 @@ import re
 import pytest
 
 README = "README.md"
-DOCTESTED_MODULES = ["tfkd.callbacks", "tfkd.data", "tfkd.distiller", "tfkd.losses.soft_target", "tfkd.models",
-                     "tfkd.pipeline"]
+DOCTESTED_MODULES = ["tfkd.augment", "tfkd.c_writer", "tfkd.callbacks", "tfkd.data", "tfkd.distiller",
+                     "tfkd.distribute", "tfkd.losses.soft_target", "tfkd.models", "tfkd.pipeline",
+                     "tfkd.teacher_cache"]
 
 
 def test_readme_distiller_example_runs(tmp_path, monkeypatch):
