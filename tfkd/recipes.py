@@ -32,7 +32,10 @@ class Recipe:
     teacher_schedule: str = "constant"
 
 
-FULL = Recipe()
+# The teacher's rate decays (warm-up + cosine) in both runs: with a constant rate the full demo's
+# seed-2 teacher ended at 0.9844, below scratch (0.9867), and the distilled student lost to scratch;
+# decayed, it ends at 0.9978 and the student beats both scratch baselines at seeds 0, 1 and 2.
+FULL = Recipe(teacher_schedule="warmup_cosine")
 # Distillation needs a trained teacher and a student schedule long enough to follow it. With 4
 # teacher and 10 student epochs every distilled student of the demo's seed 0 stayed below scratch
 # (textbook 0.9711, auto 0.9689, scratch 0.9756 on digits); with 20 student epochs the 4-epoch
