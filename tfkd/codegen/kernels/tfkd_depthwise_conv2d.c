@@ -13,14 +13,8 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
   int32_t out_y, out_x, c, filter_y, filter_x, k;
   for (out_y = 0; out_y < p->output_height; ++out_y) {
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-    int32_t fy_start = 0, fy_end = 0;
-    for (filter_y = p->filter_height - 1; filter_y >= 0; --filter_y) {
-      const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
-      if (in_y >= 0 && in_y < p->input_height) {
-        if (fy_end == 0) fy_end = filter_y + 1;
-        fy_start = filter_y;
-      }
-    }
+    int32_t fy_start, fy_end;
+    tfkd_rows_in_image(in_y_origin, p->dilation_height, p->filter_height, p->input_height, &fy_start, &fy_end);
     for (out_x = 0; out_x < p->output_width; ++out_x) {
       const int32_t x0 = out_x * p->stride_width - p->pad_width;
       const int32_t fx_start = x0 < 0 ? -x0 : 0;

@@ -136,6 +136,22 @@ static inline int32_t tfkd_requantize(int32_t x, int32_t multiplier, int32_t shi
   return tfkd_rounding_divide_by_pot(high, right_shift);
 }
 
+/* The filter rows [*start, *end) whose taps fall inside the input, for an output row whose first
+ * tap is at input row origin; an empty range when none does. */
+static inline void tfkd_rows_in_image(int32_t origin, int32_t dilation, int32_t filter_height,
+                                      int32_t input_height, int32_t *start, int32_t *end) {
+  int32_t row;
+  *start = 0;
+  *end = 0;
+  for (row = filter_height - 1; row >= 0; --row) {
+    const int32_t in_y = origin + dilation * row;
+    if (in_y >= 0 && in_y < input_height) {
+      if (*end == 0) *end = row + 1;
+      *start = row;
+    }
+  }
+}
+
 static inline int8_t tfkd_clamp(int32_t x, int32_t low, int32_t high) {
   return (int8_t)(x < low ? low : (x > high ? high : x));
 }
