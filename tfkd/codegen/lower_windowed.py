@@ -7,6 +7,11 @@ from tfkd.model import ModelError
 from tfkd.model.schema import schema
 
 
+def _values(graph, arg):
+    """The constant data behind an argument from ``bias_arg`` (None for no bias)."""
+    return graph.tensors[arg[1]].data if arg[0] == "tensor" else None
+
+
 def conv_like(graph, op, depthwise):
     inp = int8_activation(graph, op, op.inputs[0], "input", rank=4)
     out = int8_activation(graph, op, op.outputs[0], "output", rank=4)
@@ -35,6 +40,7 @@ def conv_like(graph, op, depthwise):
         raise ModelError(f"{describe(op)} filter is quantised along axis {filt.quantized_dimension}; expected {quantized_axis}")
     multipliers, shifts = quantization.per_channel_multipliers(inp.scale, filt.scales, out.scale, out_depth)
     low, high = quantization.activation_range(activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    bias = bias_arg(graph, op, out_depth)
     params = dict(
         input_height=inp.shape[1], input_width=inp.shape[2], input_depth=in_depth,
         output_height=out.shape[1], output_width=out.shape[2], output_depth=out_depth,
@@ -43,11 +49,13 @@ def conv_like(graph, op, depthwise):
         depth_multiplier=depth_multiplier,
         input_offset=-inp.zero_point, output_offset=out.zero_point,
         activation_min=low, activation_max=high, **geometry,
+        fast_requantize=int(quantization.fits_fast_requantize(
+            filt.data, 3 if depthwise else 0, _values(graph, bias), shifts)),
     )
     taps = filter_h * filter_w * (1 if depthwise else in_depth)
     return Step(
         op, "tfkd_depthwise_conv2d" if depthwise else "tfkd_conv2d", "tfkd_conv_params", params,
-        [("tensor", inp.index), ("tensor", filt.index), bias_arg(graph, op, out_depth),
+        [("tensor", inp.index), ("tensor", filt.index), bias,
          ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
         out.index, macs=out.shape[1] * out.shape[2] * out_depth * taps,
     )
@@ -73,14 +81,17 @@ def fully_connected(graph, op):
         multiplier, shift = quantization.per_tensor_fc_multiplier(inp.scale, filt.scales[0], out.scale)
         multipliers, shifts = [multiplier] * output_depth, [shift] * output_depth
     low, high = quantization.activation_range(activation(op, o.fusedActivationFunction), out.scale, out.zero_point)
+    bias = bias_arg(graph, op, output_depth)
     params = dict(
         batches=batches, accum_depth=accum_depth, output_depth=output_depth,
         input_offset=-inp.zero_point, filter_offset=-int(filt.zero_points[0]), output_offset=out.zero_point,
         activation_min=low, activation_max=high,
+        fast_requantize=int(quantization.fits_fast_requantize(
+            filt.data, 0, _values(graph, bias), shifts, filter_offset=-int(filt.zero_points[0]))),
     )
     return Step(
         op, "tfkd_fully_connected", "tfkd_fully_connected_params", params,
-        [("tensor", inp.index), ("tensor", filt.index), bias_arg(graph, op, output_depth),
+        [("tensor", inp.index), ("tensor", filt.index), bias,
          ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
         out.index, macs=batches * output_depth * accum_depth,
     )

@@ -82,3 +82,25 @@ def add_multipliers(scale1, scale2, output_scale):
     out = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(output_scale)))
     return in1, in2, out
 
+
+
+# tfkd_requantize_fast (tfkd_kernels.h) needs every accumulator within +-(2**30 - 2).
+FAST_REQUANTIZE_LIMIT = (1 << 30) - 2
+# (input + input_offset) of an int8 input with an int8 zero point lies in [-255, 255].
+_MAX_OFFSET_INPUT = 255
+
+
+def fits_fast_requantize(filter_values, channel_axis, bias, shifts, filter_offset=0):
+    """True when every output channel may use ``tfkd_requantize_fast``: a right shift of at least one
+    and an accumulator bounded, whatever the int8 input, by ``FAST_REQUANTIZE_LIMIT``.
+
+    ``filter_values`` holds the int8 weights with output channels along ``channel_axis``;
+    ``bias`` is the int32 bias or None; ``filter_offset`` is added to every weight (FULLY_CONNECTED).
+    """
+    if max(int(s) for s in shifts) > -1:
+        return False
+    weights = np.moveaxis(np.asarray(filter_values, dtype=np.int64) + int(filter_offset), channel_axis, 0)
+    bound = np.abs(weights.reshape(weights.shape[0], -1)).sum(axis=1) * _MAX_OFFSET_INPUT
+    if bias is not None:
+        bound = bound + np.abs(np.asarray(bias, dtype=np.int64).reshape(-1))
+    return bool(bound.max() <= FAST_REQUANTIZE_LIMIT)

@@ -28,6 +28,7 @@ typedef struct {
   int32_t input_offset;     /* minus the input zero point */
   int32_t output_offset;    /* the output zero point */
   int32_t activation_min, activation_max;
+  int32_t fast_requantize;  /* 1 when tfkd_requantize_fast gives tfkd_requantize's results (proven at generation) */
 } tfkd_conv_params;
 
 /* FULLY_CONNECTED: output[b][o] from input[b][0..accum_depth). */
@@ -35,6 +36,7 @@ typedef struct {
   int32_t batches, accum_depth, output_depth;
   int32_t input_offset, filter_offset, output_offset;
   int32_t activation_min, activation_max;
+  int32_t fast_requantize;  /* as in tfkd_conv_params */
 } tfkd_fully_connected_params;
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D (input and output share their quantisation). */
@@ -150,6 +152,16 @@ static inline void tfkd_rows_in_image(int32_t origin, int32_t dilation, int32_t 
       *start = row;
     }
   }
+}
+
+/* tfkd_requantize for a right shift (shift <= -1) of an accumulator known to lie within +-(2^30 - 2):
+ * the generator proves both per layer (tfkd.codegen.quantization.fits_fast_requantize), so the rounding
+ * addend cannot overflow and half-away-from-zero rounding becomes one add of the sign bit. Same results,
+ * fewer instructions: no branch on the shift's sign, no remainder mask. */
+static inline int32_t tfkd_requantize_fast(int32_t x, int32_t multiplier, int32_t shift) {
+  const int32_t right_shift = -shift;
+  const int32_t high = (int32_t)(((int64_t)x * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+  return (high + (int32_t)(1u << (right_shift - 1)) + (high >> 31)) >> right_shift;
 }
 
 static inline int8_t tfkd_clamp(int32_t x, int32_t low, int32_t high) {
