@@ -187,15 +187,6 @@ def test_several_subgraphs_or_float_operators_are_refused_without_files(cnn_stud
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_float_io_model_is_rejected():
-    tf_keras.utils.set_random_seed(SEED)
-    inputs = tf_keras.Input((5,))
-    model = tf_keras.Model(inputs, layers.Dense(3)(inputs))
-    float_io = tfkd.export.to_tflite(model, np.random.default_rng(SEED).uniform(size=(16, 5)), io="float")
-    with pytest.raises(ValueError, match="FLOAT32.*io='int8'"):
-        compile_model(float_io)
-
-
 def test_bad_inputs_are_value_errors(cnn_student):
     with pytest.raises(ValueError, match="TFL3"):
         compile_model(b"not a model at all")

@@ -4,7 +4,7 @@ import importlib.resources
 import re
 
 from tfkd import c_writer
-from tfkd.codegen import emitter, lowering, planner
+from tfkd.codegen import emitter, float_io, lowering, planner
 
 KERNEL_HEADER = "tfkd_kernels.h"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -25,12 +25,12 @@ def check_name(name):
 def compile_model(tflite_bytes, name="model"):
     """Returns ``(sources, summary)``: file name -> C text, and a summary dict of the generated code."""
     check_name(name)
-    graph = lowering.read_int8_model(tflite_bytes)
+    graph, float_boundary = lowering.read_graph(tflite_bytes)
     steps = lowering.lower(graph)
     plan = planner.plan_memory(graph, steps)
     macs = sum(step.macs for step in steps)
     sources = {
-        f"{name}.h": emitter.render_header(name, graph, plan, macs, len(tflite_bytes)),
+        f"{name}.h": emitter.render_header(name, graph, plan, macs, len(tflite_bytes), float_boundary),
         f"{name}.c": emitter.render_source(name, graph, steps, plan),
         KERNEL_HEADER: kernel_source(KERNEL_HEADER),
     }
@@ -38,7 +38,12 @@ def compile_model(tflite_bytes, name="model"):
     for filename in sorted({lowering.KERNEL_SOURCES[step.kind] for step in steps} - {None}):
         sources[filename] = kernel_source(filename)
     inp, out = graph.tensors[graph.input_indices[0]], graph.tensors[graph.output_indices[0]]
+    if float_boundary:
+        sources[f"{name}_float_io.c"] = float_io.render_source(name, float_boundary, inp.size, out.size)
+        sources["tfkd_float_io.c"] = kernel_source("tfkd_float_io.c")
     summary = {
+        "float_input": bool(float_boundary and float_boundary.input),
+        "float_output": bool(float_boundary and float_boundary.output),
         "constant_bytes": constant_bytes(graph, steps),
         "name": name,
         "ops": [step.kind for step in steps],

@@ -8,7 +8,7 @@ TFLite Micro would make at Prepare time is made here, so that the C never valida
 run time. This module dispatches; ``lower_windowed.py`` and ``lower_tensor.py`` lower the operators.
 """
 
-from tfkd.codegen import checks, lower_tensor, lower_windowed
+from tfkd.codegen import checks, float_io, lower_tensor, lower_windowed
 from tfkd.codegen.checks import Step  # noqa: F401  (the lowered form, re-exported)
 from tfkd.model import ModelError, read_model
 
@@ -43,26 +43,35 @@ KERNEL_SOURCES = {
 SUPPORTED_OPERATORS = tuple(KERNEL_SOURCES)
 
 
-def read_int8_model(tflite_bytes):
-    """:func:`tfkd.model.read_model`, plus the checks code generation needs before lowering anything."""
+def read_graph(tflite_bytes):
+    """:func:`tfkd.model.read_model` and the checks code generation needs before lowering anything.
+
+    Returns ``(graph, boundary)``: the int8 graph to generate and the :class:`float_io.FloatBoundary` of a
+    float-I/O model (its input QUANTIZE and output DEQUANTIZE, taken off the graph), or None."""
     model = read_model(tflite_bytes)
     if model.subgraph_count != 1:
         raise ModelError(f"model has {model.subgraph_count} subgraphs; code generation supports exactly 1")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                          "code generation supports exactly one of each")
-    for role, tensor in (("input", model.inputs[0]), ("output", model.outputs[0])):
+    graph, boundary = float_io.split(model)
+    for role, tensor in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         if tensor.dtype != "int8":
             raise ModelError(f"model {role} {tensor.name!r} is {tensor.dtype.upper()}; code generation needs an int8 "
                              f"{role} (convert with tfkd.export.to_tflite(..., io='int8'))")
-    float_ops = model.float_operators()
+    float_ops = graph.float_operators(include_boundary=True)
     if float_ops:
         named = ", ".join(f"{op.name} (operator #{op.index})" for op in float_ops[:5])
         raise ModelError(f"model computes in float32 at {named}; code generation needs a full-int8 model "
                          "(convert with tfkd.export.to_tflite)")
-    if not model.operators:
+    if not graph.operators:
         raise ModelError("model has no operators")
-    return model
+    return graph, boundary
+
+
+def read_int8_model(tflite_bytes):
+    """The int8 graph of :func:`read_graph` (without the float ends of a float-I/O model)."""
+    return read_graph(tflite_bytes)[0]
 
 
 def lower(graph):

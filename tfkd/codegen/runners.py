@@ -25,16 +25,22 @@ class _GeneratedRunner(Runner):
 
 
 class HostRunner(_GeneratedRunner):
-    """Compiles the generated C once with the host compiler (``$CC`` or gcc, strict C99 -Werror)."""
+    """Compiles the generated C once with the host compiler (``$CC`` or gcc, strict C99 -Werror).
+
+    For a float-I/O model it runs ``<name>_invoke_float``: float32 samples in, float32 outputs out."""
 
     def __init__(self, tflite_bytes, name="model"):
         super().__init__(tflite_bytes, name)
+        self._input_dtype = np.float32 if self.summary["float_input"] else np.int8
+        self._output_dtype = np.float32 if self.summary["float_output"] else np.int8
         self._directory = tempfile.TemporaryDirectory(prefix="tfkd-host-")
-        self._executable = host.compile_host(self._write(self._directory.name), name=name)
+        self._executable = host.compile_host(self._write(self._directory.name), name=name,
+                                             float_input=self.summary["float_input"],
+                                             float_output=self.summary["float_output"])
 
     def run(self, samples):
-        rows = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)
-        return host.run_host(self._executable, rows, self.summary["output_size"])
+        rows = np.asarray(samples, dtype=self._input_dtype).reshape(len(samples), -1)
+        return host.run_host(self._executable, rows, self.summary["output_size"], self._output_dtype)
 
 
 class QemuRunner(_GeneratedRunner):

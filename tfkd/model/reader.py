@@ -129,11 +129,11 @@ class TfliteModel:
     def weight_bytes(self):
         return sum(self.tensors[i].bytes for i in self._parameters())
 
-    def float_operators(self):
-        """Operators other than QUANTIZE/DEQUANTIZE that read or write float32 activations."""
+    def float_operators(self, include_boundary=False):
+        """Operators that read or write float32 activations; QUANTIZE/DEQUANTIZE only with ``include_boundary``."""
         found = []
         for op in self.operators:
-            if op.name in BOUNDARY_OPS:
+            if op.name in BOUNDARY_OPS and not include_boundary:
                 continue
             activations = [self.tensors[i] for i in op.inputs + op.outputs if i >= 0 and not self.tensors[i].constant]
             if any(t.dtype == "float32" for t in activations):

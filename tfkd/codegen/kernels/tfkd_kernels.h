@@ -353,6 +353,10 @@ void tfkd_pad(const tfkd_pad_params *p, const int8_t *input, int8_t *output);
 void tfkd_copy(const tfkd_copy_params *p, const int8_t *input, int8_t *output);
 void tfkd_strided_slice(const tfkd_slice_params *p, const int8_t *input, int8_t *output);
 
+/* The float ends of a float-I/O model: QUANTIZE of float32 input and DEQUANTIZE of int8 output. */
+void tfkd_quantize_float(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
+void tfkd_dequantize(const int8_t *input, int32_t size, float scale, int32_t zero_point, float *output);
+
 #ifdef __cplusplus
 }
 #endif

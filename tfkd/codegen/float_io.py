@@ -1,0 +1,129 @@
+"""Float input and output around the int8 graph of a float-I/O model (``to_tflite(..., io="float")``).
+
+Such a model starts with a QUANTIZE (float32 -> int8) of its input and ends with a DEQUANTIZE
+(int8 -> float32) of its output. :func:`split` takes those two operators off, so that the int8 graph
+between them is generated as usual (``<name>_invoke``, int8 in and out), and :func:`render_source`
+writes ``<name>_invoke_float``, which quantises the caller's floats, calls ``<name>_invoke`` and
+dequantises its output with TFLite Micro's arithmetic: QUANTIZE divides in float32 by the scale and
+rounds half away from zero (``AffineQuantize``); DEQUANTIZE multiplies in double and narrows to float
+(``Dequantize``). A QUANTIZE or DEQUANTIZE anywhere else computes in float inside the graph and is refused.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tfkd.model import ModelError
+
+FLOAT = "float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One float end of the model: its element count and the int8 quantisation it converts to or from."""
+
+    size: int
+    scale: float
+    zero_point: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatBoundary:
+    """The float ends of a model; ``input`` or ``output`` is None where that end is int8 already."""
+
+    input: Side = None
+    output: Side = None
+
+    @property
+    def c_types(self):
+        return ("float" if self.input else "int8_t", "float" if self.output else "int8_t")
+
+
+def _readers(model, tensor_index):
+    return [op for op in model.operators if tensor_index in op.inputs]
+
+
+def _writers(model, tensor_index):
+    return [op for op in model.operators if tensor_index in op.outputs]
+
+
+def _int8_side(model, tensor, op, role):
+    side_tensor = model.tensors[op.outputs[0] if role == "input" else op.inputs[0]]
+    if side_tensor.dtype != "int8" or len(side_tensor.scales) != 1:
+        raise ModelError(f"model {role} {tensor.name!r} is FLOAT32 and its {op.kind} (operator #{op.index}) "
+                         f"{'writes' if role == 'input' else 'reads'} {side_tensor.dtype.upper()}; code generation "
+                         "needs a per-tensor int8 tensor there")
+    return side_tensor, Side(tensor.elements, float(np.float32(side_tensor.scale)), int(side_tensor.zero_point))
+
+
+def split(model):
+    """Returns ``(graph, boundary)``: ``model`` without the QUANTIZE of a float input and the DEQUANTIZE of a
+    float output (a :class:`tfkd.model.TfliteModel` whose input and output are int8), and the
+    :class:`FloatBoundary` (None for an int8 model). Raises :class:`ModelError` for any other float end."""
+    inp, out = model.inputs[0], model.outputs[0]
+    removed, input_index, output_index = set(), inp.index, out.index
+    input_side = output_side = None
+    if inp.dtype == FLOAT:
+        readers = _readers(model, inp.index)
+        if len(readers) != 1 or readers[0].kind != "QUANTIZE":
+            kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in readers) or "no operator"
+            raise ModelError(f"model input {inp.name!r} is FLOAT32 and read by {kinds}; code generation needs an "
+                             "int8 input, or a float input read only by one QUANTIZE (convert with "
+                             "tfkd.export.to_tflite(..., io='int8') or io='float')")
+        side_tensor, input_side = _int8_side(model, inp, readers[0], "input")
+        removed.add(readers[0].index)
+        input_index = side_tensor.index
+    if out.dtype == FLOAT:
+        writers = _writers(model, out.index)
+        if len(writers) != 1 or writers[0].kind != "DEQUANTIZE" or _readers(model, out.index):
+            kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in writers) or "no operator"
+            raise ModelError(f"model output {out.name!r} is FLOAT32 and written by {kinds}; code generation needs "
+                             "an int8 output, or a float output written by one DEQUANTIZE (convert with "
+                             "tfkd.export.to_tflite(..., io='int8') or io='float')")
+        side_tensor, output_side = _int8_side(model, out, writers[0], "output")
+        removed.add(writers[0].index)
+        output_index = side_tensor.index
+    if not removed:
+        return model, None
+    graph = dataclasses.replace(model, operators=[op for op in model.operators if op.index not in removed],
+                                input_indices=[input_index], output_indices=[output_index])
+    return graph, FloatBoundary(input_side, output_side)
+
+
+def _float(value):
+    # Nine significant digits give back the same float32.
+    return f"{float(value):.9g}f"
+
+
+def declaration(name, boundary):
+    """The prototype and its comment, for ``<name>.h``."""
+    in_type, out_type = boundary.c_types
+    return (f"/* Float I/O, as the .tflite model's own ends: quantises the input as TFLite Micro's QUANTIZE\n"
+            f" * does, runs {name}_invoke and dequantises its output as DEQUANTIZE does. Returns 0, or -1 when\n"
+            f" * input or output is NULL. Uses two static int8 buffers: not reentrant. */\n"
+            f"int {name}_invoke_float(const {in_type} *input, {out_type} *output);\n")
+
+
+def render_source(name, boundary, input_size, output_size):
+    """``<name>_float_io.c``: ``<name>_invoke_float`` around ``<name>_invoke``."""
+    in_type, out_type = boundary.c_types
+    lines = ["/* Generated by tfkd codegen. Do not edit. */", f'#include "{name}.h"', "", "#include <stddef.h>", "",
+             '#include "tfkd_kernels.h"', ""]
+    if boundary.input:
+        lines.append(f"static int8_t {name}_int8_input[{input_size}];")
+    if boundary.output:
+        lines.append(f"static int8_t {name}_int8_output[{output_size}];")
+    int8_in = f"{name}_int8_input" if boundary.input else "input"
+    int8_out = f"{name}_int8_output" if boundary.output else "output"
+    lines += ["", f"int {name}_invoke_float(const {in_type} *input, {out_type} *output) {{",
+              "  if (input == NULL || output == NULL) return -1;"]
+    if boundary.input:
+        side = boundary.input
+        lines.append(f"  tfkd_quantize_float(input, {side.size}, {_float(side.scale)}, {side.zero_point}, {int8_in});")
+    lines.append(f"  if ({name}_invoke({int8_in}, {int8_out}) != 0) return -1;")
+    if boundary.output:
+        side = boundary.output
+        lines.append(f"  tfkd_dequantize({int8_out}, {side.size}, {_float(side.scale)}, {side.zero_point}, output);")
+    lines += ["  return 0;", "}", ""]
+    return "\n".join(lines)
+
