@@ -20,8 +20,10 @@ def fuzz_codegen():
     return module
 
 
-def test_random_models_with_every_operator_match_tflite_micro(fuzz_codegen):
-    cases = [(seed, *fuzz_codegen.make_case("MIXED", seed)) for seed in SEEDS]
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per-channel", "per-tensor"])
+def test_random_models_with_every_operator_match_tflite_micro(fuzz_codegen, per_channel):
+    cases = [(seed, *fuzz_codegen.make_case("MIXED", seed, per_channel=per_channel)) for seed in SEEDS]
+    assert all(fuzz_codegen.has_per_tensor_weights(case[1]) != per_channel for case in cases)
     results = fuzz_codegen.check_batch(cases)
     for result in results:
         assert "error" not in result, result

@@ -169,6 +169,13 @@ def branch_hard_swish(rng, layers, x):
     return layers.Lambda(lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(_pre(layers, x, rng))
 
 
+def branch_quantize(rng, layers, x):
+    # LOGISTIC's output has a fixed scale (1/256); concatenated with a branch of another scale, the
+    # converter requantises one side with an int8 -> int8 QUANTIZE.
+    other = layers.Activation("tanh")(_pre(layers, x, rng)) if rng.integers(2) else _pre(layers, x, rng)
+    return layers.Concatenate()([layers.Activation("sigmoid")(_pre(layers, x, rng)), other])
+
+
 def _standalone(rng, layers, x, activation):
     # A concatenation in front keeps the converter from fusing the activation into a convolution.
     return activation(layers.Concatenate()([_pre(layers, x, rng), _pre(layers, x, rng)]))
@@ -260,6 +267,7 @@ BRANCHES = {
     "TANH": branch_tanh, "RELU": branch_relu, "RELU6": branch_relu6, "LEAKY_RELU": branch_leaky_relu,
     "HARD_SWISH": branch_hard_swish, "MEAN": branch_mean, "CONCATENATION": branch_concatenation,
     "PAD": branch_pad, "STRIDED_SLICE": branch_strided_slice, "RESHAPE": branch_reshape, "EXPAND_DIMS": branch_expand_dims, "SQUEEZE": branch_squeeze,
+    "QUANTIZE": branch_quantize,
     "CHAIN": branch_chain,
 }
 BUILDERS = BRANCHES
@@ -282,8 +290,9 @@ def build_model(op, rng, branches):
     return tf_keras.Model(inputs, outputs[0])
 
 
-def make_case(op, seed, branches=1):
-    """``(tflite_bytes, int8 inputs)`` of one seeded random model of ``branches`` instances of ``op``."""
+def make_case(op, seed, branches=1, per_channel=None):
+    """``(tflite_bytes, int8 inputs)`` of one seeded random model of ``branches`` instances of ``op``;
+    weights per channel, per tensor, or (None) one or the other at random."""
     import tf_keras
 
     import tfkd
@@ -296,12 +305,27 @@ def make_case(op, seed, branches=1):
     offset = float(rng.uniform(-0.5, 0.5)) * spread
     shape = model.input_shape[1:]
     representative = (rng.uniform(-spread, spread, size=(32, *shape)) + offset).astype(np.float32)
-    tflite_bytes = tfkd.export.to_tflite(model, representative, io="int8")
-    scale, zero_point = read_model(tflite_bytes).inputs[0].quantization
     size = int(np.prod(shape))
     noise = rng.integers(-128, 128, size=(INPUTS_PER_CASE // 2, size)).astype(np.int8)
-    in_range = quantize(rng.uniform(-spread, spread, size=(INPUTS_PER_CASE // 2, size)) + offset, scale, zero_point)
+    in_range_float = rng.uniform(-spread, spread, size=(INPUTS_PER_CASE // 2, size)) + offset
+    # One model in four has per-tensor weights (drawn last, so the other draws of a seed are unchanged).
+    drawn = bool(rng.integers(4))
+    per_channel = drawn if per_channel is None else per_channel
+    tflite_bytes = tfkd.export.to_tflite(model, representative, io="int8", per_channel=per_channel)
+    scale, zero_point = read_model(tflite_bytes).inputs[0].quantization
+    in_range = quantize(in_range_float, scale, zero_point)
     return tflite_bytes, np.concatenate([noise, in_range])
+
+
+def has_per_tensor_weights(tflite_bytes):
+    """True when the model's weight tensors (of CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV and
+    FULLY_CONNECTED) each have one scale."""
+    from tfkd.model import read_model
+
+    model = read_model(tflite_bytes)
+    weighted = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+    scales = [len(model.tensors[op.inputs[1]].scales) for op in model.operators if op.kind in weighted]
+    return bool(scales) and max(scales) == 1
 
 
 def _harness(names):
@@ -364,15 +388,18 @@ def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=No
     models = -(-cases // branches)
     # Interleaved, so that an interrupted run has covered every operator evenly.
     pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for i in range(models) for op in ops][skip:]
-    summary = {op: {"cases": 0, "models": 0, "with_op": 0, "mismatches": 0, "errors": 0, "examples": []} for op in ops}
+    summary = {op: {"cases": 0, "models": 0, "with_op": 0, "per_tensor": 0, "mismatches": 0, "errors": 0,
+                    "examples": []} for op in ops}
     for start in range(0, len(pending), BATCH):
-        batch = []
+        batch, per_tensor = [], {}
         for op, case_seed in pending[start:start + BATCH]:
             tflite_bytes, inputs = make_case(op, case_seed, branches)
             batch.append(((op, case_seed), tflite_bytes, inputs))
+            per_tensor[(op, case_seed)] = has_per_tensor_weights(tflite_bytes)
         for result in check_batch(batch):
             op, case_seed = result["case"]
             entry = summary[op]
+            entry["per_tensor"] += int(per_tensor[(op, case_seed)])
             entry["cases"] += branches
             entry["models"] += 1
             entry["with_op"] += int(op in result.get("ops", ()) or op == "CHAIN" and "error" not in result)
@@ -417,10 +444,11 @@ def main(argv=None):
 
     summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True),
                    progress=save, skip=args.skip)
-    print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'mismatches':>10} {'errors':>6}")
+    print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'per-tensor':>10} {'mismatches':>10} "
+          f"{'errors':>6}")
     for op, entry in summary.items():
-        print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['mismatches']:>10} "
-              f"{entry['errors']:>6}")
+        print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['per_tensor']:>10} "
+              f"{entry['mismatches']:>10} {entry['errors']:>6}")
         for example in entry["examples"]:
             print(f"    seed {example['seed']}: {example}")
     print(f"{sum(e['cases'] for e in summary.values())} instances in {time.time() - began:.0f} s")

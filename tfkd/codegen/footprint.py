@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 
 from tfkd.codegen import cortex_m4, generator
-from tfkd.model import TflmRunner
+from tfkd.model import TflmRunner, dequantize, quantize, read_model
 
 DEFAULT_SAMPLES = 8
 SAMPLE_SEED = 0
@@ -45,16 +45,30 @@ def _samples(samples, input_size):
     return samples
 
 
-def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tflm=True):
+def _tflm_int8_outputs(tflite_bytes, samples):
+    """TFLite Micro's outputs for int8 ``samples``, as int8. A float-I/O model's ends are crossed exactly: the
+    dequantised samples quantise back to themselves in its QUANTIZE, and its dequantised outputs back to int8."""
+    model = read_model(tflite_bytes)
+    inp, out = model.inputs[0], model.outputs[0]
+    if inp.dtype == "float32":
+        samples = dequantize(samples, *model.int8_quantization(inp)).astype(np.float32)
+    outputs = TflmRunner(tflite_bytes).run(samples)
+    if out.dtype == "float32":
+        outputs = quantize(outputs, *model.int8_quantization(out))
+    return outputs
+
+
+def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tflm=True, weights="auto"):
     """Builds the generated C for the Cortex-M4, runs it in QEMU on ``samples`` and returns a dict.
 
     ``samples``: int8 model inputs (default: 8 seeded random ones). The result holds flash_bytes,
     ram_bytes (arena_bytes + data_bytes + stack_bytes), instructions_per_inference,
     instructions_per_mac, macs, outputs (int8 rows), and, with ``compare_tflm``, tflm_arena_bytes,
     tflite_bytes, matches_tflm (bit-exact outputs) and the ratios against them. Raises OSError when
-    the Arm toolchain or QEMU is missing (see :func:`tfkd.codegen.cortex_m4.missing_tools`).
+    the Arm toolchain or QEMU is missing (see :func:`tfkd.codegen.cortex_m4.missing_tools`). ``weights``: as
+    for :func:`tfkd.codegen.compile_model`; the result's ``weights`` is the summary's weight storage section.
     """
-    sources, summary = generator.compile_model(tflite_bytes, name)
+    sources, summary = generator.compile_model(tflite_bytes, name, weights)
     samples = _samples(samples, summary["input_size"])
     with tempfile.TemporaryDirectory(prefix="tfkd-codegen-", dir=build_dir) as tmp:
         source_dir = os.path.join(tmp, "src")
@@ -79,6 +93,7 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
         "instructions_per_inference": run["instructions_per_inference"],
         "instructions_per_mac": round(run["instructions_per_inference"] / summary["macs"], 2) if summary["macs"] else None,
         "samples": len(samples),
+        "weights": summary["weights"],
         "outputs": run["outputs"],
         "target": f"Cortex-M4 ({cortex_m4.MACHINE} in QEMU)",
         "method": METHOD,
@@ -90,7 +105,7 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
         result.update(
             tflite_bytes=len(tflite_bytes),
             tflm_arena_bytes=tflm_arena,
-            matches_tflm=bool(np.array_equal(run["outputs"], TflmRunner(tflite_bytes).run(samples))),
+            matches_tflm=bool(np.array_equal(run["outputs"], _tflm_int8_outputs(tflite_bytes, samples))),
             ram_vs_tflm_arena=round(ram / tflm_arena, 3),
             flash_vs_tflite_bytes=round(result["flash_bytes"] / len(tflite_bytes), 3),
         )

@@ -105,20 +105,24 @@ def _conversion_error(error, model):
     )
 
 
-def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0):
+def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0,
+              per_channel=True):
     """Converts ``model`` to a full-integer TFLite flatbuffer and returns its bytes.
 
     ``representative_data``: an array of inputs, an ``(x, y)`` tuple, or a
     ``tf.data.Dataset`` of ``x`` or ``(x, y)`` (batched or not); ``num_samples`` of
     them calibrate the activation ranges. ``io="int8"`` gives int8 input and output
     (for microcontrollers); ``io="float"`` keeps float input and output around the
-    int8 graph (for Android). Raises ValueError naming the TFLite op and the Keras
-    layer when an operator cannot run in int8.
+    int8 graph (for Android). ``per_channel=False`` quantises every weight tensor with
+    one scale (per-tensor), for runtimes or kernels that only take that. Raises
+    ValueError naming the TFLite op and the Keras layer when an operator cannot run in int8.
     """
     import tensorflow as tf
 
     if io not in IO_TYPES:
         raise ValueError(f"io={io!r} is invalid; expected 'int8' or 'float'")
+    if not isinstance(per_channel, bool):
+        raise ValueError(f"per_channel={per_channel!r} is invalid; expected True or False")
     input_shape = tuple(model.input_shape)
     x = representative_samples(representative_data, input_shape, num_samples, seed)
 
@@ -130,6 +134,8 @@ def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESE
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = batches
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # The converter's only switch for per-tensor weights (TFLite's own quantization tests use it).
+    converter._experimental_disable_per_channel = not per_channel
     if io == "int8":
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
