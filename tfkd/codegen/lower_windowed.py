@@ -1,5 +1,7 @@
 """Lowering of the windowed operators: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED and pooling."""
 
+import numpy as np
+
 from tfkd.codegen import quantization
 from tfkd.codegen.checks import (Step, activation, bias_arg, constant, describe, int8_activation, pad,
                                  padding_name, window, windowed_size)
@@ -10,6 +12,26 @@ from tfkd.model.schema import schema
 def _values(graph, arg):
     """The constant data behind an argument from ``bias_arg`` (None for no bias)."""
     return graph.tensors[arg[1]].data if arg[0] == "tensor" else None
+
+
+def paired_filter(weights):
+    """``weights`` (output channels first, any shape) in the layout tfkd_conv2d and tfkd_fully_connected read.
+
+    Arranged here, at generation time, so that the Cortex-M4 inner loop reads the weights of two output
+    channels through one post-incremented pointer. Each channel's flattened weights (k values) are padded with
+    zeros to a multiple of 4 (k4); channels go in pairs (an odd last channel is paired with a channel of zeros)
+    and a pair interleaves groups of 4 weights: [c0 w0..3][c1 w0..3][c0 w4..7][c1 w4..7]... Weight i of
+    channel c is at ``(c / 2) * 2 * k4 + (i / 4) * 8 + (c % 2) * 4 + i % 4`` (C: ``tfkd_paired_index``).
+    Returns the int8 values as a flat array of ``2 * ceil(channels / 2) * k4`` values."""
+    weights = np.asarray(weights, dtype=np.int8)
+    channels = weights.shape[0]
+    flat = weights.reshape(channels, -1)
+    k = flat.shape[1]
+    k4 = -(-k // 4) * 4
+    padded = np.zeros((channels + channels % 2, k4), dtype=np.int8)
+    padded[:channels, :k] = flat
+    # [pair][channel in pair][group][4] -> [pair][group][channel in pair][4]
+    return padded.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
 
 
 def conv_like(graph, op, depthwise):
@@ -55,7 +77,8 @@ def conv_like(graph, op, depthwise):
     taps = filter_h * filter_w * (1 if depthwise else in_depth)
     return Step(
         op, "tfkd_depthwise_conv2d" if depthwise else "tfkd_conv2d", "tfkd_conv_params", params,
-        [("tensor", inp.index), ("tensor", filt.index), bias,
+        [("tensor", inp.index),
+         ("tensor", filt.index) if depthwise else ("array", "int8_t", paired_filter(filt.data), "filter"), bias,
          ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
         out.index, macs=out.shape[1] * out.shape[2] * out_depth * taps,
     )
@@ -91,7 +114,7 @@ def fully_connected(graph, op):
     )
     return Step(
         op, "tfkd_fully_connected", "tfkd_fully_connected_params", params,
-        [("tensor", inp.index), ("tensor", filt.index), bias,
+        [("tensor", inp.index), ("array", "int8_t", paired_filter(filt.data), "filter"), bias,
          ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
         out.index, macs=batches * output_depth * accum_depth,
     )
