@@ -5,12 +5,19 @@ from absl import flags
 from tfkd.cli.inspect import read_tflite
 
 SUMMARY = "Generate dependency-free C (model.h, model.c, kernels) for an int8 .tflite model; measure it on a Cortex-M4."
-USAGE = "MODEL.tflite --out DIR [--name model] [--nomeasure]"
+USAGE = "MODEL.tflite --out DIR [--name model] [--weights auto|dense] [--nomeasure]"
 
 
 def define_flags(flag_values):
     flags.DEFINE_string("out", None, "Output directory (created; other files in it are kept).", flag_values=flag_values)
     flags.DEFINE_string("name", "model", "C prefix: <name>.h, <name>.c and <name>_invoke().", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "weights", "auto", ["auto", "dense"],
+        "auto: store each filter in the smallest of dense int8, 4-bit indices into tables of <= 16 values and "
+        "sparse (bitmap of nonzeros) formats, decoded into the arena before its layer runs (less flash; more RAM "
+        "and instructions); dense: plain int8 arrays.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_boolean(
         "measure", True, "Build for Cortex-M4 and run in QEMU to report flash, RAM and instructions.",
         flag_values=flag_values,
@@ -30,17 +37,28 @@ def _report(m):
     ])
 
 
+def _weights_line(w):
+    formats = ", ".join(f"{count} {fmt}" for fmt, count in w["formats"].items() if count)
+    line = (f"weights: {w['stored_bytes']} bytes stored for {w['dense_bytes']} dense ({w['ratio']}x); "
+            f"layers: {formats or 'none'}")
+    if w["scratch_bytes"]:
+        line += (f"; compressed layers decode into up to {w['scratch_bytes']} bytes of arena scratch before they run "
+                 "(counted in RAM; --weights dense trades that RAM and the decoding time for flash)")
+    return line
+
+
 def main(flag_values, args):
     from tfkd.codegen import cortex_m4, generate, measure
 
     tflite_bytes = read_tflite(args, "codegen")
-    summary = generate(tflite_bytes, flag_values.out, name=flag_values.name)
+    summary = generate(tflite_bytes, flag_values.out, name=flag_values.name, weights=flag_values.weights)
     if not flag_values.quiet:
         for path in summary["files"]:
             print(path)
         print(f"ops: {', '.join(dict.fromkeys(summary['ops']))}")
         print(f"expected: RAM {summary['arena_bytes']} bytes of activations (plus stack), flash "
               f"{summary['constant_bytes']} bytes of constants (plus code), {summary['macs']} MACs per inference")
+        print(_weights_line(summary["weights"]))
     if not flag_values.measure:
         return 0
     missing = cortex_m4.missing_tools()
@@ -48,6 +66,6 @@ def main(flag_values, args):
         print(f"footprint not measured: {', '.join(missing)} not found on PATH "
               "(install gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm)")
         return 0
-    m = measure(tflite_bytes, name=flag_values.name)
+    m = measure(tflite_bytes, name=flag_values.name, weights=flag_values.weights)
     print(_report(m))
     return 0 if m["matches_tflm"] else 1

@@ -4,7 +4,7 @@ import importlib.resources
 import re
 
 from tfkd import c_writer
-from tfkd.codegen import emitter, float_io, lowering, planner
+from tfkd.codegen import emitter, float_io, lowering, planner, weight_storage
 
 KERNEL_HEADER = "tfkd_kernels.h"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -22,21 +22,30 @@ def check_name(name):
     return name
 
 
-def compile_model(tflite_bytes, name="model"):
-    """Returns ``(sources, summary)``: file name -> C text, and a summary dict of the generated code."""
+def compile_model(tflite_bytes, name="model", weights="auto"):
+    """Returns ``(sources, summary)``: file name -> C text, and a summary dict of the generated code.
+
+    ``weights``: "auto" stores each filter in the smallest of dense, 4-bit table indices and sparse formats
+    (:mod:`tfkd.codegen.weight_storage`: less flash, a decode into arena scratch before each compressed
+    layer, so more RAM and instructions); "dense" keeps every filter a plain int8 array. The summary's
+    ``weights`` section gives dense and stored filter bytes and each layer's format.
+    """
     check_name(name)
     graph, float_boundary = lowering.read_graph(tflite_bytes)
     steps = lowering.lower(graph)
-    plan = planner.plan_memory(graph, steps)
+    storage = weight_storage.choose(graph, steps, weights)
+    plan = planner.plan_memory(graph, steps, scratch=weight_storage.scratch_sizes(storage))
     macs = sum(step.macs for step in steps)
     sources = {
         f"{name}.h": emitter.render_header(name, graph, plan, macs, len(tflite_bytes), float_boundary),
-        f"{name}.c": emitter.render_source(name, graph, steps, plan),
+        f"{name}.c": emitter.render_source(name, graph, steps, plan, storage),
         KERNEL_HEADER: kernel_source(KERNEL_HEADER),
     }
     # Only the kernels this model calls, so that flash holds no unused code.
     for filename in sorted({lowering.KERNEL_SOURCES[step.kind] for step in steps} - {None}):
         sources[filename] = kernel_source(filename)
+    if weight_storage.compressed(storage):
+        sources["tfkd_weights.c"] = kernel_source("tfkd_weights.c")
     inp, out = graph.tensors[graph.input_indices[0]], graph.tensors[graph.output_indices[0]]
     if float_boundary:
         sources[f"{name}_float_io.c"] = float_io.render_source(name, float_boundary, inp.size, out.size)
@@ -44,7 +53,8 @@ def compile_model(tflite_bytes, name="model"):
     summary = {
         "float_input": bool(float_boundary and float_boundary.input),
         "float_output": bool(float_boundary and float_boundary.output),
-        "constant_bytes": constant_bytes(graph, steps),
+        "constant_bytes": constant_bytes(graph, steps, storage),
+        "weights": weight_storage.report(graph, steps, storage),
         "name": name,
         "ops": [step.kind for step in steps],
         "macs": int(macs),
@@ -58,22 +68,31 @@ def compile_model(tflite_bytes, name="model"):
     return sources, summary
 
 
-def constant_bytes(graph, steps):
+def constant_bytes(graph, steps, storage=None):
     """Bytes of the const arrays the generated C holds (weights, biases, multipliers, tables): its flash
-    use apart from code."""
-    tensors = {arg[1] for step in steps for arg in step.args
-               if arg[0] == "tensor" and graph.tensors[arg[1]].data is not None}
-    arrays = sum(len(arg[2]) * (1 if arg[1] == "int8_t" else 4) for step in steps for arg in step.args
-                 if arg[0] == "array")
-    return int(sum(graph.tensors[t].data.nbytes for t in tensors) + arrays)
+    use apart from code. Filters stored compressed (``storage`` from :func:`weight_storage.choose`) count
+    their stored bytes, decoder parameters included."""
+    packed = weight_storage.compressed(storage or {})
+
+    def stored(i, k, arg):
+        return not (i in packed and k == weight_storage.FILTER_ARG)
+
+    tensors = {arg[1] for i, step in enumerate(steps) for k, arg in enumerate(step.args)
+               if arg[0] == "tensor" and graph.tensors[arg[1]].data is not None and stored(i, k, arg)}
+    arrays = sum(len(arg[2]) * (1 if arg[1] in ("int8_t", "uint8_t") else 4)
+                 for i, step in enumerate(steps) for k, arg in enumerate(step.args)
+                 if arg[0] == "array" and stored(i, k, arg))
+    return int(sum(graph.tensors[t].data.nbytes for t in tensors) + arrays
+               + sum(e.stored_bytes for e in packed.values()))
 
 
-def generate(tflite_bytes, out_dir, name="model"):
+def generate(tflite_bytes, out_dir, name="model", weights="auto"):
     """Writes ``<name>.h``, ``<name>.c`` and the kernel sources the model needs into ``out_dir``.
 
     Returns the summary of :func:`compile_model` plus ``files``, the written paths. Nothing is
-    written when the model cannot be compiled (for example an unsupported operator).
+    written when the model cannot be compiled (for example an unsupported operator). ``weights``: as for
+    :func:`compile_model`.
     """
-    sources, summary = compile_model(tflite_bytes, name)
+    sources, summary = compile_model(tflite_bytes, name, weights)
     summary["files"] = list(c_writer.write_sources(out_dir, sources).values())
     return summary

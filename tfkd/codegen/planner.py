@@ -7,6 +7,11 @@ do not overlap may share bytes. RESHAPE outputs are aliases of their input and e
 lifetime instead of taking memory. Placement is greedy, largest tensor first, at the lowest
 offset that does not collide with an already placed tensor alive at the same time (the
 strategy of TFLite Micro's GreedyMemoryPlanner).
+
+A step may also ask for scratch bytes alive during that step only (a compressed filter decoded just
+before its kernel runs, see :mod:`tfkd.codegen.weight_storage`): they are placed like a tensor that
+lives from that step to that step, so they share bytes with activations that are not alive then, and the
+arena grows by at most the largest scratch.
 """
 
 import dataclasses
@@ -19,7 +24,8 @@ ALIGNMENT = 4
 
 @dataclasses.dataclass
 class MemoryPlan:
-    """``places[t]`` is "input", "output" or an arena byte offset for every activation tensor ``t``."""
+    """``places[t]`` is "input", "output" or an arena byte offset for every activation tensor ``t``;
+    ``places[("scratch", i)]`` the offset of step ``i``'s scratch."""
 
     arena_size: int
     places: dict
@@ -29,13 +35,19 @@ class MemoryPlan:
     def place(self, tensor_index):
         return self.places[tensor_index]
 
+    def scratch(self, step_index):
+        """Arena offset of the scratch of step ``step_index``, or None when it has none."""
+        return self.places.get(("scratch", step_index))
+
 
 def _align(n):
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_memory(graph, steps):
-    """Returns the :class:`MemoryPlan` of ``steps`` (from :func:`tfkd.codegen.lowering.lower`)."""
+def plan_memory(graph, steps, scratch=None):
+    """Returns the :class:`MemoryPlan` of ``steps`` (from :func:`tfkd.codegen.lowering.lower`).
+
+    ``scratch``: ``{step index: bytes}`` of arena each step needs during its own execution only."""
     root = {graph.input_indices[0]: graph.input_indices[0]}
     first, last = {}, {}
     for i, step in enumerate(steps):
@@ -61,9 +73,15 @@ def plan_memory(graph, steps):
     if output_root != graph.input_indices[0]:
         places[output_root] = "output"
     placed = []  # (offset, size, first, last)
-    order = sorted((t for t in first if t not in places), key=lambda t: (-graph.tensors[t].size, first[t]))
+    sizes = {t: graph.tensors[t].size for t in first}
+    for i, nbytes in (scratch or {}).items():
+        if nbytes > 0:
+            key = ("scratch", i)
+            first[key] = last[key] = i
+            sizes[key] = nbytes
+    order = sorted((t for t in first if t not in places), key=lambda t: (-sizes[t], first[t]))
     for t in order:
-        size = _align(graph.tensors[t].size)
+        size = _align(sizes[t])
         offset = 0
         for other_offset, other_size, other_first, other_last in sorted(placed):
             alive_together = other_first <= last[t] and first[t] <= other_last
