@@ -182,6 +182,13 @@ static inline int8_t tfkd_clamp(int32_t x, int32_t low, int32_t high) {
   return (int8_t)(x < low ? low : (x > high ? high : x));
 }
 
+/* Where weight i (of k, k4 = k rounded up to 4) of output channel c lies in the paired filter layout of
+ * CONV_2D and FULLY_CONNECTED, arranged at generation time (tfkd.codegen.lower_windowed.paired_filter):
+ * channel pairs, each interleaving groups of 4 weights [c0 w0..3][c1 w0..3][c0 w4..7]..., zero-padded. */
+static inline int32_t tfkd_paired_index(int32_t c, int32_t i, int32_t k4) {
+  return (c >> 1) * 2 * k4 + (i >> 2) * 8 + (c & 1) * 4 + (i & 3);
+}
+
 #if defined(__ARM_FEATURE_DSP)
 /* Cortex-M4 DSP helpers (SXTAB16 + SMLAD): the same int32 sums as the plain C loops, two MACs per
  * SMLAD. A word of four int8 values [v0 v1 v2 v3] unpacks to the 16-bit pairs (v0, v2) and (v1, v3),
@@ -239,98 +246,199 @@ static inline uint32_t tfkd_offset_pair(int32_t offset) {
   return ((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16);
 }
 
-/* acc[2*i + j] += sum_d w_i[d] * (x_j[d] + x_off) for d < n; two channels by two pixels. */
-static inline void tfkd_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1,
-                                int32_t n, int32_t x_off, int32_t *acc) {
-  const uint32_t xo = tfkd_offset_pair(x_off);
+/* acc[0..3] (channel 0 row 0, channel 0 row 1, channel 1 row 0, channel 1 row 1) += the products of
+ * `groups` groups of 4 paired weights (tfkd_paired_index: [c0 w0..3][c1 w0..3]...) with two int8 input
+ * rows, x and x + x_step, plus the input offset. Both weights and inputs unpack to the lane pairs
+ * (v0, v2) and (v1, v3) (SXTB16 / SXTAB16, the offset added in the same instruction), so no lane is
+ * reordered. One pointer walks the weights of both channels: per group (16 MACs) 2 input and 2 weight
+ * loads, 8 unpacks and 8 SMLAD.
+ *
+ * The inline assembly is this C loop with its registers fixed: gcc -O2 spilled two registers in the C loop
+ * (25 instructions a group, against 21 + 1.5 here). It asks for 13 registers (4 accumulators, 2 pointers,
+ * the offset pair, 6 temporaries), which leaves one for a frame pointer (-O0, variable-length arrays): the
+ * row step and the end pointer are read from the stack into a free temporary when needed, and the loop
+ * runs two groups per pass (entering at the second half when the count is odd).
+ * Define TFKD_NO_INLINE_ASM to compile the C version (the tests run both on QEMU). */
+static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const int8_t *w, int32_t groups,
+                                       uint32_t xo, int32_t *acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-  for (; n >= 4; n -= 4) {
-    const uint32_t xa = tfkd_read4(x0), xb = tfkd_read4(x1), wa = tfkd_read4(w0), wb = tfkd_read4(w1);
+  const int8_t *const end = w + 8 * groups;
+#if defined(TFKD_NO_INLINE_ASM)
+  while (w != end) {
+    const uint32_t xa = tfkd_read4(x), xb = tfkd_read4(x + x_step);
     const uint32_t x0e = tfkd_sxtab16(xo, xa), x0o = tfkd_sxtab16_ror8(xo, xa);
     const uint32_t x1e = tfkd_sxtab16(xo, xb), x1o = tfkd_sxtab16_ror8(xo, xb);
-    uint32_t we = tfkd_sxtb16(wa), wd = tfkd_sxtb16_ror8(wa);
-    x0 += 4; x1 += 4; w0 += 4; w1 += 4;
-    a00 = tfkd_smlad(we, x0e, a00); a00 = tfkd_smlad(wd, x0o, a00);
-    a01 = tfkd_smlad(we, x1e, a01); a01 = tfkd_smlad(wd, x1o, a01);
-    we = tfkd_sxtb16(wb); wd = tfkd_sxtb16_ror8(wb);
-    a10 = tfkd_smlad(we, x0e, a10); a10 = tfkd_smlad(wd, x0o, a10);
-    a11 = tfkd_smlad(we, x1e, a11); a11 = tfkd_smlad(wd, x1o, a11);
+    uint32_t wv = tfkd_read4(w), we = tfkd_sxtb16(wv), wo = tfkd_sxtb16_ror8(wv);
+    x += 4;
+    a00 = tfkd_smlad(we, x0e, a00); a00 = tfkd_smlad(wo, x0o, a00);
+    a01 = tfkd_smlad(we, x1e, a01); a01 = tfkd_smlad(wo, x1o, a01);
+    wv = tfkd_read4(w + 4); we = tfkd_sxtb16(wv); wo = tfkd_sxtb16_ror8(wv);
+    w += 8;
+    a10 = tfkd_smlad(we, x0e, a10); a10 = tfkd_smlad(wo, x0o, a10);
+    a11 = tfkd_smlad(we, x1e, a11); a11 = tfkd_smlad(wo, x1o, a11);
   }
-  for (; n > 0; --n) {
-    const int32_t xa = *x0++ + x_off, xb = *x1++ + x_off, wa = *w0++, wb = *w1++;
-    a00 += wa * xa; a01 += wa * xb; a10 += wb * xa; a11 += wb * xb;
+#else
+  const int32_t odd = groups & 1;
+  uint32_t xa, xb, x0e, x1e, wv, we;
+  /* One group: xa, xb = the two rows' words (then their odd lanes), x0e, x1e = their even lanes, wv = a
+   * weight word (then its odd lanes), we = its even lanes. */
+#define TFKD_GROUP_2X2                                    \
+  "ldr %[xb], %[step]\n\t"                                \
+  "ldr %[xb], [%[x], %[xb]]\n\t"                          \
+  "ldr %[xa], [%[x]], #4\n\t"                             \
+  "ldr %[wv], [%[w]], #4\n\t"                             \
+  "sxtab16 %[x0e], %[xo], %[xa]\n\t"                      \
+  "sxtab16 %[xa], %[xo], %[xa], ror #8\n\t"               \
+  "sxtab16 %[x1e], %[xo], %[xb]\n\t"                      \
+  "sxtab16 %[xb], %[xo], %[xb], ror #8\n\t"               \
+  "sxtb16 %[we], %[wv]\n\t"                               \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"                       \
+  "smlad %[a00], %[we], %[x0e], %[a00]\n\t"               \
+  "smlad %[a00], %[wv], %[xa], %[a00]\n\t"                \
+  "smlad %[a01], %[we], %[x1e], %[a01]\n\t"               \
+  "smlad %[a01], %[wv], %[xb], %[a01]\n\t"                \
+  "ldr %[wv], [%[w]], #4\n\t"                             \
+  "sxtb16 %[we], %[wv]\n\t"                               \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"                       \
+  "smlad %[a10], %[we], %[x0e], %[a10]\n\t"               \
+  "smlad %[a10], %[wv], %[xa], %[a10]\n\t"                \
+  "smlad %[a11], %[we], %[x1e], %[a11]\n\t"               \
+  "smlad %[a11], %[wv], %[xb], %[a11]\n\t"
+  if (groups) {
+    __asm__ volatile(
+        "ldr %[we], %[odd]\n\t"
+        "cmp %[we], #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" TFKD_GROUP_2X2
+        "2:\n\t" TFKD_GROUP_2X2
+        "ldr %[we], %[end]\n\t"
+        "cmp %[w], %[we]\n\t"
+        "bne 1b\n\t"
+        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [w] "+r"(w),
+          [xa] "=&r"(xa), [xb] "=&r"(xb), [x0e] "=&r"(x0e), [x1e] "=&r"(x1e), [wv] "=&r"(wv), [we] "=&r"(we)
+        : [xo] "r"(xo), [step] "m"(x_step), [end] "m"(end), [odd] "m"(odd)
+        : "cc", "memory");
   }
+#undef TFKD_GROUP_2X2
+#endif
   acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-/* acc[i] += sum_d w_i[d] * (x[d] + x_off) for d < n; two channels, one pixel. */
-static inline void tfkd_dot_2x1(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
-                                int32_t x_off, int32_t *acc) {
-  const uint32_t xo = tfkd_offset_pair(x_off);
-  int32_t a0 = acc[0], a1 = acc[1];
-  for (; n >= 4; n -= 4) {
-    const uint32_t xa = tfkd_read4(x), wa = tfkd_read4(w0), wb = tfkd_read4(w1);
-    const uint32_t xe = tfkd_sxtab16(xo, xa), xd = tfkd_sxtab16_ror8(xo, xa);
-    x += 4; w0 += 4; w1 += 4;
+/* acc[0], acc[2] (channels 0 and 1) += paired weights times one int8 input row plus the offset: per group
+ * (8 MACs) 1 input and 1 double weight load, 6 unpacks, 4 SMLAD. gcc -O2 keeps this C loop in registers. */
+static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t groups, uint32_t xo,
+                                       int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[2];
+  const int8_t *const end = w + 8 * groups;
+  while (w != end) {
+    const uint32_t xv = tfkd_read4(x), wa = tfkd_read4(w), wb = tfkd_read4(w + 4);
+    const uint32_t xe = tfkd_sxtab16(xo, xv), xd = tfkd_sxtab16_ror8(xo, xv);
+    x += 4; w += 8;
     a0 = tfkd_smlad(tfkd_sxtb16(wa), xe, a0); a0 = tfkd_smlad(tfkd_sxtb16_ror8(wa), xd, a0);
     a1 = tfkd_smlad(tfkd_sxtb16(wb), xe, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), xd, a1);
   }
-  for (; n > 0; --n) {
-    const int32_t xa = *x++ + x_off;
-    a0 += *w0++ * xa; a1 += *w1++ * xa;
-  }
-  acc[0] = a0; acc[1] = a1;
+  acc[0] = a0; acc[2] = a1;
 }
 
-/* output[r][c] = requantised (bias[c] + sum_d filter[c][d] * (input[r][d] + input_offset)) for rows r
- * of depth values: FULLY_CONNECTED, and CONV_2D with a 1x1 filter, stride 1 and no padding (image
- * pixels as rows). Two outputs by two rows per pass. */
-static inline void tfkd_matmul_dsp(int32_t rows, int32_t depth, int32_t out_depth, const int8_t *input,
-                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                                   const int32_t *shift, int32_t input_offset, int32_t output_offset,
-                                   int32_t activation_min, int32_t activation_max, int8_t *output) {
-  int32_t r, c, k;
-  for (r = 0; r < rows; r += 2) {
-    const int32_t pair = r + 1 < rows;
-    const int8_t *row = input + r * depth;
+/* The requantisation, output offset and clamp every output of CONV_2D and FULLY_CONNECTED ends with. */
+typedef struct {
+  int32_t offset, low, high, fast;
+} tfkd_output_stage;
+
+/* Outputs of a block of channels c, c + 1 by rows 0, 1 (acc as in tfkd_dot_paired_2x2) into out (row 0)
+ * and out + row_step (row 1); second / pair say whether channel c + 1 and row 1 exist. Requantisation is
+ * most of what an output costs when the products per output are few, so the block's four share their
+ * loads of multiplier, shift and output stage, and the branch on the requantisation's form is taken once
+ * per block (the fast form: one add of the sign bit, no branch on the shift's sign). */
+static inline __attribute__((always_inline)) void tfkd_store_block(
+    const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int32_t c,
+    int32_t second, int32_t pair, int8_t *out, int32_t row_step) {
+  /* Locals: the int8 stores below may alias *o as far as the compiler knows. */
+  const int32_t offset = o->offset, low = o->low, high = o->high;
+  const int32_t c1 = second ? c + 1 : c; /* a missing channel c + 1 is computed (as c) but not stored */
+  const int32_t m0 = multiplier[c], s0 = shift[c], m1 = multiplier[c1], s1 = shift[c1];
+  int32_t v00, v01, v10, v11;
+  if (o->fast) {
+    v00 = tfkd_requantize_fast(acc[0], m0, s0); v01 = tfkd_requantize_fast(acc[1], m0, s0);
+    v10 = tfkd_requantize_fast(acc[2], m1, s1); v11 = tfkd_requantize_fast(acc[3], m1, s1);
+  } else {
+    v00 = tfkd_requantize(acc[0], m0, s0); v01 = tfkd_requantize(acc[1], m0, s0);
+    v10 = tfkd_requantize(acc[2], m1, s1); v11 = tfkd_requantize(acc[3], m1, s1);
+  }
+  out[c] = tfkd_clamp(v00 + offset, low, high);
+  if (second) out[c + 1] = tfkd_clamp(v10 + offset, low, high);
+  if (pair) {
+    out[row_step + c] = tfkd_clamp(v01 + offset, low, high);
+    if (second) out[row_step + c + 1] = tfkd_clamp(v11 + offset, low, high);
+  }
+}
+
+/* One block of tfkd_matmul_paired: channels c, c + 1 (weights at w) by rows row, row + row_step. With
+ * `second` and `pair` constants at each call (always inlined), the common block (both channels, both rows)
+ * compiles to straight code: no per-block tests of which outputs exist. */
+static inline __attribute__((always_inline)) void tfkd_matmul_block(
+    const int8_t *row, int32_t row_step, const int8_t *w, int32_t groups, int32_t tail, int32_t c, int32_t second,
+    int32_t pair, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+    uint32_t xo, const tfkd_output_stage *o, int8_t *out, int32_t out_depth) {
+  const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
+  int32_t acc[4];
+  int32_t j;
+  acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
+  if (pair) {
+    tfkd_dot_paired_2x2(row, row_step, w, groups, xo, acc);
+  } else {
+    tfkd_dot_paired_2x1(row, w, groups, xo, acc);
+  }
+  for (j = 0; j < tail; ++j) {
+    const int32_t d = 4 * groups + j, w0 = w[8 * groups + j], w1 = w[8 * groups + 4 + j];
+    const int32_t x0 = row[d] + input_offset, x1 = pair ? row[row_step + d] + input_offset : 0;
+    acc[0] += w0 * x0; acc[1] += w0 * x1; acc[2] += w1 * x0; acc[3] += w1 * x1;
+  }
+  tfkd_store_block(o, acc, multiplier, shift, c, second, pair, out, out_depth);
+}
+
+/* output[r][c] = requantised (bias[c] + sum_{d < depth} w[c][d] * (input[r * row_step + d] + input_offset))
+ * with paired weights (k4 = depth rounded up to 4): FULLY_CONNECTED, pointwise CONV_2D (pixels as rows,
+ * row_step = depth) and the im2col patches of CONV_2D (row_step = k4). Two channels by two rows per pass,
+ * so each input word and each weight word loaded serves two outputs' products. When depth is not a multiple
+ * of 4 the last 1-3 values are summed one by one: reading a whole group there could go past the input. */
+static inline void tfkd_matmul_paired(int32_t rows, int32_t row_step, int32_t depth, int32_t out_depth,
+                                      const int8_t *input, const int8_t *filter, const int32_t *bias,
+                                      const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+                                      const tfkd_output_stage *o, int8_t *output) {
+  const int32_t groups = depth >> 2, tail = depth & 3, k4 = (depth + 3) & ~3;
+  const int32_t even_depth = out_depth & ~1;
+  const uint32_t xo = tfkd_offset_pair(input_offset);
+  int32_t r, c;
+  for (r = 0; r + 1 < rows; r += 2) {
+    const int8_t *row = input + r * row_step;
     int8_t *out = output + r * out_depth;
-    for (c = 0; c < out_depth; c += 2) {
-      const int32_t second = c + 1 < out_depth;
-      const int8_t *w0 = filter + c * depth;
-      const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
-      int32_t acc[4];
-      acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
-      if (pair) {
-        tfkd_dot_2x2(row, row + depth, w0, second ? w0 + depth : w0, depth, input_offset, acc);
-      } else {
-        int32_t two[2];
-        two[0] = b0; two[1] = b1;
-        tfkd_dot_2x1(row, w0, second ? w0 + depth : w0, depth, input_offset, two);
-        acc[0] = two[0]; acc[2] = two[1];
-      }
-      if (pair && second) {
-        const int32_t m0 = multiplier[c], s0 = shift[c], m1 = multiplier[c + 1], s1 = shift[c + 1];
-        out[c] = tfkd_clamp(tfkd_requantize(acc[0], m0, s0) + output_offset, activation_min, activation_max);
-        out[out_depth + c] =
-            tfkd_clamp(tfkd_requantize(acc[1], m0, s0) + output_offset, activation_min, activation_max);
-        out[c + 1] = tfkd_clamp(tfkd_requantize(acc[2], m1, s1) + output_offset, activation_min, activation_max);
-        out[out_depth + c + 1] =
-            tfkd_clamp(tfkd_requantize(acc[3], m1, s1) + output_offset, activation_min, activation_max);
-        continue;
-      }
-      for (k = 0; k < 2 + 2 * second; ++k) {
-        const int32_t ch = c + (k >> 1);
-        int32_t v;
-        if ((k & 1) && !pair) continue;
-        v = tfkd_requantize(acc[k], multiplier[ch], shift[ch]) + output_offset;
-        out[(k & 1) * out_depth + ch] = tfkd_clamp(v, activation_min, activation_max);
-      }
+    for (c = 0; c < even_depth; c += 2) {
+      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 1, 1, bias, multiplier, shift,
+                        input_offset, xo, o, out, out_depth);
+    }
+    if (c < out_depth) {
+      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 0, 1, bias, multiplier, shift,
+                        input_offset, xo, o, out, out_depth);
+    }
+  }
+  if (r < rows) {
+    const int8_t *row = input + r * row_step;
+    int8_t *out = output + r * out_depth;
+    for (c = 0; c < even_depth; c += 2) {
+      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 1, 0, bias, multiplier, shift,
+                        input_offset, xo, o, out, out_depth);
+    }
+    if (c < out_depth) {
+      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 0, 0, bias, multiplier, shift,
+                        input_offset, xo, o, out, out_depth);
     }
   }
 }
 #endif /* __ARM_FEATURE_DSP */
 
-/* filter: [output_depth][filter_height][filter_width][input_depth]; bias may be NULL. */
+/* filter: [output_depth][filter_height][filter_width][input_depth] in the paired layout (tfkd_paired_index,
+ * k = filter_height * filter_width * input_depth); bias may be NULL. */
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                  int8_t *output);
@@ -345,7 +453,8 @@ void tfkd_transpose_conv(const tfkd_conv_params *p, const int8_t *input, const i
                          const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                          int8_t *output);
 
-/* filter: [output_depth][accum_depth]; one multiplier and shift per output; bias may be NULL. */
+/* filter: [output_depth][accum_depth] in the paired layout (tfkd_paired_index, k = accum_depth); one
+ * multiplier and shift per output; bias may be NULL. */
 void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output);
