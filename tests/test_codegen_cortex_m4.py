@@ -49,3 +49,77 @@ def test_measure_reports_footprint_and_cost(cnn_student):
 def test_measure_rejects_samples_of_the_wrong_size(cnn_student):
     with pytest.raises(ValueError, match="63 values"):
         measure(cnn_student[0], samples=np.zeros((2, 63), np.int8))
+
+
+def _conv_paths_model():
+    """CONV_2D and FULLY_CONNECTED layers that reach every Cortex-M4 path of tfkd_conv2d / tfkd_fully_connected:
+    im2col (depth 5 and 7: not a multiple of 4), the per-row SMLAD path (depth 8, strides, SAME and VALID
+    padding, a 2x3 filter), pointwise (odd output channels, depth not a multiple of 4), the plain C
+    fallback (depth 7 with a 7x7 filter: a patch over TFKD_IM2COL_MAX), odd pixel counts and channel counts,
+    FULLY_CONNECTED with an accumulation depth that is not a multiple of 4."""
+    import tf_keras
+    from tf_keras import layers
+
+    inputs = tf_keras.Input((9, 13, 5))
+    x = layers.Conv2D(7, 3, strides=2, padding="same", activation="relu")(inputs)  # im2col, 5x7x7
+    x = layers.Conv2D(8, (2, 3), padding="valid")(x)                               # im2col, 4x5x8
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)                  # per-row, odd width
+    y = layers.Conv2D(12, 3, strides=(4, 1), padding="same", activation="relu6")(y)  # per-row, 1x5x12
+    y = layers.Conv2D(5, 1)(y)                                                    # pointwise, 5 pixels, 5 channels
+    y = layers.Conv2D(6, 1, activation="relu")(y)                                  # pointwise, depth 5
+    z = layers.Conv2D(8, 1)(y)                                                    # pointwise, depth 6
+    w = layers.Conv2D(3, 7, padding="same")(layers.Conv2D(7, 1)(z))                # plain C fallback (k 343)
+    v = layers.Flatten()(layers.Concatenate()([z, w]))
+    v = layers.Dense(9, activation="relu")(v)                                      # FC, odd outputs
+    return tf_keras.Model(inputs, layers.Dense(6)(layers.Dense(10)(v)))                    # FC, depth 9 and 10
+
+
+def _conv_paths_tflite(per_channel):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(3)
+    model = _conv_paths_model()
+    rng = np.random.default_rng(3)
+    representative = rng.uniform(-1.0, 1.0, size=(16, 9, 13, 5)).astype(np.float32)
+    from tfkd.export import to_tflite
+
+    return to_tflite(model, representative, io="int8", per_channel=per_channel)
+
+
+@pytest.mark.parametrize("per_channel, fast, inline_asm", [
+    (True, True, True), (False, False, True), (True, True, False),
+])
+def test_conv_and_fc_dsp_paths_are_bit_exact(per_channel, fast, inline_asm, monkeypatch):
+    """The paired-weight SMLAD kernels equal TFLite Micro on QEMU: with per-channel and per-tensor weights, the
+    fast and the general requantisation, the inline assembly loop and its C version (TFKD_NO_INLINE_ASM)."""
+    from tfkd.codegen import lowering, quantization
+
+    tflite = _conv_paths_tflite(per_channel)
+    if not fast:
+        monkeypatch.setattr(quantization, "fits_fast_requantize", lambda *args, **kwargs: False)
+    if not inline_asm:
+        monkeypatch.setattr(cortex_m4, "CFLAGS", (*cortex_m4.CFLAGS, "-DTFKD_NO_INLINE_ASM"))
+    steps = [s for s in lowering.lower(lowering.read_int8_model(tflite)) if s.kind in ("CONV_2D", "FULLY_CONNECTED")]
+    assert len(steps) == 12
+    flags = {s.params["fast_requantize"] for s in steps}
+    assert flags == {int(fast)}
+    samples = np.random.default_rng(5).integers(-128, 128, size=(3, 9 * 13 * 5)).astype(np.int8)
+    m = measure(tflite, samples=samples)
+    assert m["matches_tflm"]
+
+
+def test_paired_filter_layout():
+    """lower_windowed.paired_filter puts weight i of channel c where tfkd_paired_index says, zeros elsewhere."""
+    from tfkd.codegen.lower_windowed import paired_filter
+
+    weights = np.random.default_rng(0).integers(-127, 128, size=(5, 3, 1, 3)).astype(np.int8)
+    arranged = paired_filter(weights)
+    k, k4 = 9, 12
+    assert arranged.shape == (6 * k4,)
+    seen = np.zeros(arranged.shape, bool)
+    for c in range(5):
+        for i in range(k):
+            index = (c >> 1) * 2 * k4 + (i >> 2) * 8 + (c & 1) * 4 + (i & 3)
+            assert arranged[index] == weights.reshape(5, k)[c, i]
+            seen[index] = True
+    assert not arranged[~seen].any()
