@@ -50,6 +50,28 @@ void tfkd_decode_weights(const tfkd_weights_params *p, const uint8_t *data, int8
                           ((format & TFKD_WEIGHTS_IDS8) ? groups : 0);
   const uint8_t *values = bitmap + ((format & TFKD_WEIGHTS_SPARSE) ? (p->size + 7) / 8 : 0);
   int32_t i = 0, k = 0, sub = 0, base = 0, in_block = 0;
+  if (format & TFKD_WEIGHTS_TABLE4 && !(format & TFKD_WEIGHTS_SPARSE) && !(p->run & 1)) {
+    /* The common clustered case: every run starts on a whole index byte, two weights per byte. */
+    while (i < p->size) {
+      const int8_t *table = tables + tfkd_table_id(ids, format, base + sub) * p->table_size;
+      const uint8_t *end = values + p->run / 2;
+      while (values != end) {
+        const uint32_t pair = *values++;
+        out[i] = table[pair & 15u];
+        out[i + 1] = table[pair >> 4];
+        i += 2;
+      }
+      in_block += p->run;
+      if (in_block >= p->block) {
+        in_block = 0;
+        sub = 0;
+        base += p->period;
+      } else if (++sub == p->period) {
+        sub = 0;
+      }
+    }
+    return;
+  }
   while (i < p->size) {
     const int8_t *table = tables + tfkd_table_id(ids, format, base + sub) * p->table_size;
     const int32_t end = p->size - i < p->run ? p->size : i + p->run;
