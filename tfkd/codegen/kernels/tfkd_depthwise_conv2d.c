@@ -1,72 +1,378 @@
-/* DEPTHWISE_CONV_2D, int8 per-channel (TFLite reference_integer_ops::DepthwiseConvPerChannel). */
+/* DEPTHWISE_CONV_2D, int8 per-channel (TFLite reference_integer_ops::DepthwiseConvPerChannel).
+ * The filter is as in the .tflite file: filter[filter_y][filter_x][output channel]. */
 #include "tfkd_kernels.h"
 
 #if defined(__ARM_FEATURE_DSP)
-/* Cortex-M4 path (depth multiplier 1, undilated width): four channels per pass, one word of input
- * and of weights per tap, unpacked to 16-bit halves and multiplied with SMLABB/SMLATT. The same
- * int32 sums as the plain C path. */
-static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                      int8_t *output) {
-  const int32_t depth = p->input_depth, groups = depth & ~3;
+/* Cortex-M4 path (depth multiplier 1, undilated width). Per output pixel, four channels per pass: a
+ * tap is one word of input and one of weights, unpacked to 16-bit halves (SXTAB16 adds the input
+ * offset on the way) and multiplied with SMLABB/SMLATT into four accumulators: the same int32 sums as
+ * the plain C path. The output stage works on the four channels at once: requantised values
+ * saturated to int8 (SSAT), packed into one word, clamped to the activation range with byte-wise
+ * SSUB8/SEL and stored with one (unaligned) store. */
+
+static inline int32_t tfkd_dw_smmlar(int32_t a, int32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+/* x / 2, saturated to int8 (SSAT with its shift operand). */
+static inline int32_t tfkd_dw_ssat8_half(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x));
+  return r;
+}
+
+static inline int32_t tfkd_dw_ssat8(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+  return r;
+}
+
+/* Byte-wise max(v, low) then min(v, high) of four int8 lanes (SSUB8 sets the GE flags that SEL reads;
+ * one asm block so that nothing comes between them). */
+static inline uint32_t tfkd_dw_clamp4(uint32_t v, uint32_t low, uint32_t high) {
+  uint32_t t;
+  __asm__("ssub8 %[t], %[v], %[lo]\n\t"
+          "sel %[v], %[v], %[lo]\n\t"
+          "ssub8 %[t], %[v], %[hi]\n\t"
+          "sel %[v], %[hi], %[v]"
+          : [v] "+r"(v), [t] "=&r"(t)
+          : [lo] "r"(low), [hi] "r"(high)
+          : "cc");
+  return v;
+}
+
+/* The low bytes of v0..v3 as one word [v0 v1 v2 v3] (three bit-field inserts). */
+static inline uint32_t tfkd_dw_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3) {
+  uint32_t r = (uint32_t)v0;
+  __asm__("bfi %0, %1, #8, #8\n\t"
+          "bfi %0, %2, #16, #8\n\t"
+          "bfi %0, %3, #24, #8"
+          : "+&r"(r) : "r"(v1), "r"(v2), "r"(v3));
+  return r;
+}
+
+/* acc[0..3] += the products of one tap: four channels' input word (plus the offset pair xo) and weight
+ * word, unpacked to the halves (c0, c2) and (c1, c3). */
+#define TFKD_DW_TAP(xv, wv)                                                   \
+  do {                                                                        \
+    const uint32_t xe_ = tfkd_sxtab16(xo, xv), xd_ = tfkd_sxtab16_ror8(xo, xv); \
+    const uint32_t we_ = tfkd_sxtb16(wv), wd_ = tfkd_sxtb16_ror8(wv);         \
+    a0 = tfkd_smlabb(xe_, we_, a0); a2 = tfkd_smlatt(xe_, we_, a2);          \
+    a1 = tfkd_smlabb(xd_, wd_, a1); a3 = tfkd_smlatt(xd_, wd_, a3);          \
+  } while (0)
+
+/* tfkd_requantize_fast(acc, m, shift) + output_offset, from folded constants: rs1 = -shift - 1 (the
+ * right shift less one) and round = (2 * output_offset + 1) << rs1, i.e. the rounding addend 2^(rs-1)
+ * plus the output offset moved before the shift (output_offset << rs). Returns twice the result plus
+ * at most 1: the caller halves it in SSAT (asr #1), which completes the shift by rs.
+ * - SMMLAR(2 acc, m, round) = round + floor((2 acc m + 2^31) / 2^32) = round + the doubling high
+ *   multiply, exactly, as |acc| <= 2^30 - 2 (the generator's proof behind fast_requantize).
+ * - tfkd_requantize_fast adds the sign of that product; the sign of acc gives the same result (when
+ *   acc < 0 and the product rounds to 0, both give 0 after the shift since rs >= 1).
+ * - No overflow: the caller folds only when rs <= 21, so |round| < 2^29 and the sum stays in int32. */
+static inline int32_t tfkd_dw_requant2(int32_t acc, int32_t m, int32_t round, int32_t rs1) {
+  const int32_t doubled = acc * 2;
+  return (tfkd_dw_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
+}
+
+/* TFKD_DW_TAP for the three taps of a filter row at in, in + depth, in + 2 * depth (weights alike).
+ * Inline assembly so that the 4 accumulators, 2 pointers, 2 strides, the offset pair and 4 temporaries
+ * stay in registers: gcc -O2 spilled around the unrolled C version (45 instructions a row, 30 here). */
+static inline void tfkd_dw_row3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2, uint32_t xo,
+                                int32_t *acc0, int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  int32_t a0 = *acc0, a1 = *acc1, a2 = *acc2, a3 = *acc3;
+  uint32_t xv, xe, wv, we;
+#define TFKD_DW_TAP_ASM(offset)                     \
+  "ldr %[xv], [%[in]" offset "]\n\t"                \
+  "ldr %[wv], [%[w]" offset "]\n\t"                 \
+  "sxtab16 %[xe], %[xo], %[xv]\n\t"                 \
+  "sxtab16 %[xv], %[xo], %[xv], ror #8\n\t"         \
+  "sxtb16 %[we], %[wv]\n\t"                         \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"                 \
+  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"           \
+  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"           \
+  "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"           \
+  "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
+  __asm__(TFKD_DW_TAP_ASM("") TFKD_DW_TAP_ASM(", %[d]") TFKD_DW_TAP_ASM(", %[d2]")
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+            [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
+          : [in] "r"(in), [w] "r"(w), [d] "r"(depth), [d2] "r"(depth2), [xo] "r"(xo)
+          : "memory");
+  *acc0 = a0; *acc1 = a1; *acc2 = a2; *acc3 = a3;
+}
+
+/* The same for two taps, at in and in + depth (3x3 windows cut by the left or right border). */
+static inline void tfkd_dw_row2(const int8_t *in, const int8_t *w, int32_t depth, uint32_t xo, int32_t *acc0,
+                                int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  int32_t a0 = *acc0, a1 = *acc1, a2 = *acc2, a3 = *acc3;
+  uint32_t xv, xe, wv, we;
+  __asm__(TFKD_DW_TAP_ASM("") TFKD_DW_TAP_ASM(", %[d]")
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+            [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
+          : [in] "r"(in), [w] "r"(w), [d] "r"(depth), [xo] "r"(xo)
+          : "memory");
+  *acc0 = a0; *acc1 = a1; *acc2 = a2; *acc3 = a3;
+}
+
+/* tfkd_dw_row3 for the three rows of a 3x3 window inside the image, in one block: between rows the
+ * pointers advance by steps[0] (input) and steps[1] (weights), read from memory into a free temporary (no register is left
+ * for them), 4 instructions a row instead of a loop around the block. */
+static inline void tfkd_dw_window3x3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2,
+                                     const int32_t *steps, uint32_t xo, int32_t *acc0,
+                                     int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  int32_t a0 = *acc0, a1 = *acc1, a2 = *acc2, a3 = *acc3;
+  uint32_t xv, xe, wv, we;
+#define TFKD_DW_ROW_ASM TFKD_DW_TAP_ASM("") TFKD_DW_TAP_ASM(", %[d]") TFKD_DW_TAP_ASM(", %[d2]")
+#define TFKD_DW_NEXT_ROW_ASM                          \
+  "ldr %[we], %[in_step]\n\t"                         \
+  "add %[in], %[in], %[we]\n\t"                       \
+  "ldr %[we], %[w_step]\n\t"                          \
+  "add %[w], %[w], %[we]\n\t"
+  __asm__(TFKD_DW_ROW_ASM TFKD_DW_NEXT_ROW_ASM TFKD_DW_ROW_ASM TFKD_DW_NEXT_ROW_ASM TFKD_DW_ROW_ASM
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [in] "+r"(in), [w] "+r"(w),
+            [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
+          : [d] "r"(depth), [d2] "r"(depth2), [xo] "r"(xo), [in_step] "m"(steps[0]), [w_step] "m"(steps[1])
+          : "memory");
+#undef TFKD_DW_ROW_ASM
+#undef TFKD_DW_NEXT_ROW_ASM
+#undef TFKD_DW_TAP_ASM
+  *acc0 = a0; *acc1 = a1; *acc2 = a2; *acc3 = a3;
+}
+
+/* Output pixels [x_begin, x_end) of row out_y, channels from c_begin: any window (borders included). */
+static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                           const int32_t *multiplier, const int32_t *shift, int8_t *output, int32_t fast,
+                           int32_t out_y, int32_t fy_start, int32_t fy_end, int32_t x_begin, int32_t x_end,
+                           int32_t c_begin) {
+  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
+  const int32_t fw = p->filter_width;
   const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  int32_t out_y, out_x, c, filter_y, filter_x, k;
-  for (out_y = 0; out_y < p->output_height; ++out_y) {
-    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-    int32_t fy_start, fy_end;
-    tfkd_rows_in_image(in_y_origin, p->dilation_height, p->filter_height, p->input_height, &fy_start, &fy_end);
-    for (out_x = 0; out_x < p->output_width; ++out_x) {
-      const int32_t x0 = out_x * p->stride_width - p->pad_width;
-      const int32_t fx_start = x0 < 0 ? -x0 : 0;
-      const int32_t fx_end = p->input_width - x0 < p->filter_width ? p->input_width - x0 : p->filter_width;
-      const int32_t taps = fx_end > fx_start ? fx_end - fx_start : 0;
-      const int32_t row_skip = (p->input_width - taps) * depth, filter_skip = (p->filter_width - taps) * depth;
-      const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * p->input_width + x0 + fx_start) * depth;
-      const int8_t *w_base = filter + (fy_start * p->filter_width + fx_start) * depth;
-      int8_t *out = output + (out_y * p->output_width + out_x) * depth;
-      for (c = 0; c < groups; c += 4) {
-        const int8_t *in = in_base + c, *w = w_base + c;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (filter_y = fy_start; filter_y < fy_end; ++filter_y) {
-          for (filter_x = 0; filter_x < taps; ++filter_x) {
-            const uint32_t xv = tfkd_read4(in), wv = tfkd_read4(w);
-            const uint32_t xe = tfkd_sxtab16(xo, xv), xd = tfkd_sxtab16_ror8(xo, xv);
-            const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
-            in += depth; w += depth;
-            a0 = tfkd_smlabb(xe, we, a0); a2 = tfkd_smlatt(xe, we, a2);
-            a1 = tfkd_smlabb(xd, wd, a1); a3 = tfkd_smlatt(xd, wd, a3);
-          }
-          in += row_skip + (p->dilation_height - 1) * p->input_width * depth;
-          w += filter_skip;
+  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
+  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
+  const int32_t offset_round = 2 * p->output_offset + 1;
+  const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+  int32_t out_x, c, fy, k;
+  for (out_x = x_begin; out_x < x_end; ++out_x) {
+    /* The filter columns [fx_start, fx_end) inside the input. */
+    const int32_t x0 = out_x * p->stride_width - p->pad_width;
+    const int32_t fx_start = x0 < 0 ? -x0 : 0;
+    const int32_t fx_end = width - x0 < fw ? width - x0 : fw;
+    const int32_t cols = fx_end > fx_start ? fx_end - fx_start : 0;
+    const int32_t rows = cols ? fy_end - fy_start : 0;
+    const int32_t row_step = p->dilation_height * width * depth;
+    const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * width + x0 + fx_start) * depth;
+    const int32_t first_tap = fy_start * fw + fx_start;
+    int8_t *out = output + (out_y * p->output_width + out_x) * depth;
+    for (c = c_begin; c < groups; c += 4) {
+      const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
+      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      if (bias) { a0 = bias[c]; a1 = bias[c + 1]; a2 = bias[c + 2]; a3 = bias[c + 3]; }
+      if (cols == 3) {
+        const int32_t depth2 = 2 * depth, w_step = fw * depth;
+        for (fy = 0; fy < rows; ++fy) {
+          tfkd_dw_row3(in_row, w_row, depth, depth2, xo, &a0, &a1, &a2, &a3);
+          in_row += row_step; w_row += w_step;
         }
-        if (bias) { a0 += bias[c]; a1 += bias[c + 1]; a2 += bias[c + 2]; a3 += bias[c + 3]; }
-        a0 = tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset;
-        a1 = tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset;
-        a2 = tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset;
-        a3 = tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset;
-        out[c] = tfkd_clamp(a0, p->activation_min, p->activation_max);
-        out[c + 1] = tfkd_clamp(a1, p->activation_min, p->activation_max);
-        out[c + 2] = tfkd_clamp(a2, p->activation_min, p->activation_max);
-        out[c + 3] = tfkd_clamp(a3, p->activation_min, p->activation_max);
+      } else if (cols == 2) {
+        for (fy = 0; fy < rows; ++fy) {
+          tfkd_dw_row2(in_row, w_row, depth, xo, &a0, &a1, &a2, &a3);
+          in_row += row_step; w_row += fw * depth;
+        }
+      } else {
+        for (fy = 0; fy < rows; ++fy) {
+          const int8_t *in = in_row, *w = w_row;
+          for (k = 0; k < cols; ++k) {
+            TFKD_DW_TAP(tfkd_read4(in), tfkd_read4(w));
+            in += depth; w += depth;
+          }
+          in_row += row_step; w_row += fw * depth;
+        }
       }
-      for (c = groups; c < depth; ++c) {
-        const int8_t *in = in_base + c, *w = w_base + c;
-        int32_t acc = 0;
-        for (filter_y = fy_start; filter_y < fy_end; ++filter_y) {
-          for (k = 0; k < taps; ++k) {
-            acc += *w * (*in + p->input_offset);
-            in += depth; w += depth;
-          }
-          in += row_skip + (p->dilation_height - 1) * p->input_width * depth;
-          w += filter_skip;
-        }
-        if (bias) acc += bias[c];
-        acc = tfkd_requantize(acc, multiplier[c], shift[c]) + p->output_offset;
-        out[c] = tfkd_clamp(acc, p->activation_min, p->activation_max);
+      if (fast) {
+        const int32_t r0 = ~shift[c], r1 = ~shift[c + 1], r2 = ~shift[c + 2], r3 = ~shift[c + 3];
+        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0, multiplier[c], offset_round << r0, r0));
+        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1, multiplier[c + 1], offset_round << r1, r1));
+        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2, multiplier[c + 2], offset_round << r2, r2));
+        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3, multiplier[c + 3], offset_round << r3, r3));
+      } else {
+        a0 = tfkd_dw_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
+        a1 = tfkd_dw_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
+        a2 = tfkd_dw_ssat8(tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset);
+        a3 = tfkd_dw_ssat8(tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset);
+      }
+      /* Saturating to int8 first changes nothing: the activation range lies within int8. */
+      *(tfkd_unaligned_u32 *)(out + c) = tfkd_dw_clamp4(tfkd_dw_pack4(a0, a1, a2, a3), low4, high4);
+    }
+    for (c = c_begin > groups ? c_begin : groups; c < depth; ++c) {
+      const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
+      int32_t acc = bias ? bias[c] : 0;
+      for (fy = 0; fy < rows; ++fy) {
+        for (k = 0; k < cols; ++k) acc += w_row[k * depth] * (in_row[k * depth] + p->input_offset);
+        in_row += row_step; w_row += fw * depth;
+      }
+      acc = tfkd_requantize(acc, multiplier[c], shift[c]) + p->output_offset;
+      out[c] = tfkd_clamp(acc, p->activation_min, p->activation_max);
+    }
+  }
+}
+
+/* One tap of tfkd_dw_pair3x3: entry k of the table holds the tap's input offset for each of the two
+ * pixels and the tap's weights of four channels unpacked, (c0, c2) and (c1, c3). */
+#define TFKD_DW_PAIR_TAP(off0, off1, we, wd)              \
+  "ldr %[t], [%[tbl], #" off0 "]\n\t"                     \
+  "ldr %[x0], [%[in], %[t]]\n\t"                          \
+  "ldr %[t], [%[tbl], #" off1 "]\n\t"                     \
+  "ldr %[x1], [%[in], %[t]]\n\t"                          \
+  "ldr %[w], [%[tbl], #" we "]\n\t"                       \
+  "sxtb16 %[t], %[x0]\n\t"                                \
+  "sxtb16 %[x0], %[x0], ror #8\n\t"                       \
+  "smlabb %[a0], %[t], %[w], %[a0]\n\t"                   \
+  "smlatt %[a2], %[t], %[w], %[a2]\n\t"                   \
+  "sxtb16 %[t], %[x1]\n\t"                                \
+  "sxtb16 %[x1], %[x1], ror #8\n\t"                       \
+  "smlabb %[b0], %[t], %[w], %[b0]\n\t"                   \
+  "smlatt %[b2], %[t], %[w], %[b2]\n\t"                   \
+  "ldr %[w], [%[tbl], #" wd "]\n\t"                       \
+  "smlabb %[a1], %[x0], %[w], %[a1]\n\t"                  \
+  "smlatt %[a3], %[x0], %[w], %[a3]\n\t"                  \
+  "smlabb %[b1], %[x1], %[w], %[b1]\n\t"                  \
+  "smlatt %[b3], %[x1], %[w], %[b3]\n\t"
+
+#define TFKD_DW_PAIRS \
+  TFKD_DW_PAIR_TAP("0", "4", "8", "12") \
+  TFKD_DW_PAIR_TAP("16", "20", "24", "28") \
+  TFKD_DW_PAIR_TAP("32", "36", "40", "44") \
+  TFKD_DW_PAIR_TAP("48", "52", "56", "60") \
+  TFKD_DW_PAIR_TAP("64", "68", "72", "76") \
+  TFKD_DW_PAIR_TAP("80", "84", "88", "92") \
+  TFKD_DW_PAIR_TAP("96", "100", "104", "108") \
+  TFKD_DW_PAIR_TAP("112", "116", "120", "124") \
+  TFKD_DW_PAIR_TAP("128", "132", "136", "140")
+
+/* A 3x3 window of four channels for two output pixels at once: a[0..3] for the pixel at in + table
+ * offset 0, a[4..7] for the other. The two pixels share each tap's unpacked weights (read from the
+ * table, unpacked once per channel group and row of pixels rather than once per pixel), and the inputs
+ * are unpacked without the input offset (SXTB16): the caller starts the sums from bias + input_offset
+ * * (sum of the channel's nine weights), which gives the same int32 sums. 8 accumulators, the input and
+ * table pointers and 4 temporaries are the 14 registers there are; per tap (8 MACs) 18 instructions. */
+static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t *a) {
+  int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = a[4], b1 = a[5], b2 = a[6], b3 = a[7];
+  uint32_t t, x0, x1, w;
+  __asm__(TFKD_DW_PAIRS
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+            [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2), [b3] "+r"(b3),
+            [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w)
+          : [in] "r"(in), [tbl] "r"(tbl)
+          : "memory");
+  a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = b0; a[5] = b1; a[6] = b2; a[7] = b3;
+}
+#undef TFKD_DW_PAIRS
+#undef TFKD_DW_PAIR_TAP
+
+/* Four requantised channels (tfkd_dw_requant2, then SSAT), packed, clamped and stored as one word. */
+static inline void tfkd_dw_store4(int8_t *out, const int32_t *a, const int32_t *multiplier_round,
+                                  const int32_t *rs1, uint32_t low4, uint32_t high4) {
+  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0], multiplier_round[0], multiplier_round[1], rs1[0]));
+  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1], multiplier_round[2], multiplier_round[3], rs1[1]));
+  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2], multiplier_round[4], multiplier_round[5], rs1[2]));
+  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3], multiplier_round[6], multiplier_round[7], rs1[3]));
+  *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), low4, high4);
+}
+
+/* The pixels of rows [y_begin, y_end) and columns [x_begin, x_end) whose 3x3 window lies wholly inside
+ * the input, channels in groups of four (fast requantisation). Channel groups outside: per group, once,
+ * the table of tfkd_dw_pair3x3 (tap offsets and unpacked weights), the sums' starting values and the
+ * requantisation constants (tfkd_dw_requant2's, kept on the stack and read back in pairs); then the
+ * pixels two at a time, and a last odd one through tfkd_dw_window3x3. */
+static void tfkd_dw_interior3x3(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                int8_t *output, int32_t y_begin, int32_t y_end, int32_t x_begin, int32_t x_end) {
+  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
+  const int32_t row_step = p->dilation_height * width * depth, pixel_step = p->stride_width * depth;
+  const int32_t steps[2] = {row_step, 3 * depth};
+  const uint32_t xo = tfkd_offset_pair(p->input_offset);
+  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
+  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
+  const int32_t offset_round = 2 * p->output_offset + 1;
+  int32_t table[36], start[4], plain[4], multiplier_round[8], rs1[4], acc[8];
+  int32_t c, j, k, x, out_y;
+  for (c = 0; c < groups; c += 4) {
+    uint32_t sum_even = 0, sum_odd = 0; /* per-channel weight sums, (c0, c2) and (c1, c3), int16 lanes */
+    for (k = 0; k < 9; ++k) {
+      const uint32_t wv = tfkd_read4(filter + k * depth + c);
+      const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
+      table[4 * k] = (k / 3) * row_step + (k % 3) * depth;
+      table[4 * k + 1] = table[4 * k] + pixel_step;
+      table[4 * k + 2] = (int32_t)we;
+      table[4 * k + 3] = (int32_t)wd;
+      /* Lane-wise sums of at most nine int8 values stay within int16: no carry between lanes. */
+      sum_even = (((sum_even & 0xFFFFu) + (we & 0xFFFFu)) & 0xFFFFu) | ((sum_even >> 16) + (we >> 16)) << 16;
+      sum_odd = (((sum_odd & 0xFFFFu) + (wd & 0xFFFFu)) & 0xFFFFu) | ((sum_odd >> 16) + (wd >> 16)) << 16;
+    }
+    for (j = 0; j < 4; ++j) {
+      const uint32_t sums = (j & 1) ? sum_odd : sum_even;
+      const int32_t weight_sum = (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu);
+      plain[j] = bias ? bias[c + j] : 0;
+      start[j] = plain[j] + p->input_offset * weight_sum;
+      rs1[j] = ~shift[c + j];
+      multiplier_round[2 * j] = multiplier[c + j];
+      multiplier_round[2 * j + 1] = offset_round << rs1[j];
+    }
+    for (out_y = y_begin; out_y < y_end; ++out_y) {
+      const int32_t in_y = out_y * p->stride_height - p->pad_height;
+      const int8_t *in = input + (in_y * width + x_begin * p->stride_width - p->pad_width) * depth + c;
+      int8_t *out = output + (out_y * p->output_width + x_begin) * depth + c;
+      for (x = x_begin; x + 1 < x_end; x += 2) {
+        acc[0] = acc[4] = start[0]; acc[1] = acc[5] = start[1];
+        acc[2] = acc[6] = start[2]; acc[3] = acc[7] = start[3];
+        tfkd_dw_pair3x3(in, table, acc);
+        tfkd_dw_store4(out, acc, multiplier_round, rs1, low4, high4);
+        tfkd_dw_store4(out + depth, acc + 4, multiplier_round, rs1, low4, high4);
+        in += 2 * pixel_step; out += 2 * depth;
+      }
+      if (x < x_end) {
+        acc[0] = plain[0]; acc[1] = plain[1]; acc[2] = plain[2]; acc[3] = plain[3];
+        tfkd_dw_window3x3(in, filter + c, depth, 2 * depth, steps, xo, &acc[0], &acc[1], &acc[2], &acc[3]);
+        tfkd_dw_store4(out, acc, multiplier_round, rs1, low4, high4);
       }
     }
   }
 }
+
+static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                      int8_t *output) {
+  const int32_t depth = p->input_depth, width = p->input_width, fw = p->filter_width;
+  const int32_t stride = p->stride_width, pad = p->pad_width, out_w = p->output_width;
+  /* Interior columns: the window [x * stride - pad, + fw) lies inside [0, width). */
+  const int32_t x_lo_raw = (pad + stride - 1) / stride;
+  const int32_t x_hi_raw = width - fw + pad >= 0 ? (width - fw + pad) / stride + 1 : 0;
+  const int32_t x_lo = x_lo_raw < out_w ? x_lo_raw : out_w;
+  const int32_t x_hi = x_hi_raw < x_lo ? x_lo : (x_hi_raw < out_w ? x_hi_raw : out_w);
+  int32_t fast = p->fast_requantize, out_y, c, y_lo = -1, y_hi = -1;
+  for (c = 0; c < depth; ++c) fast &= shift[c] >= -21; /* rs <= 21: the folded rounding fits (above) */
+  for (out_y = 0; out_y < p->output_height; ++out_y) {
+    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+    int32_t fy_start, fy_end;
+    tfkd_rows_in_image(in_y_origin, p->dilation_height, p->filter_height, p->input_height, &fy_start, &fy_end);
+    if (fast && fw == 3 && p->filter_height == 3 && fy_start == 0 && fy_end == 3 && x_hi > x_lo) {
+      /* Interior rows form one run (the window moves down monotonically); their interior pixels are
+       * done below, all rows at once. Here: their border pixels and the channels past the groups. */
+      if (y_lo < 0) y_lo = out_y;
+      y_hi = out_y + 1;
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, x_lo, 0);
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_lo, x_hi,
+                     depth & ~3);
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_hi, out_w, 0);
+    } else {
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, out_w, 0);
+    }
+  }
+  if (y_lo >= 0) tfkd_dw_interior3x3(p, input, filter, bias, multiplier, shift, output, y_lo, y_hi, x_lo, x_hi);
+}
+#undef TFKD_DW_TAP
 #endif
 
 void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
