@@ -17,7 +17,10 @@ QEMU = ("qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
 # Instructions of the calibration loop in cortex_m4/platform.cc (1,000,000 iterations of 2).
 CALIBRATION_INSTRUCTIONS = 2_000_000
 RUN_TIMEOUT_S = 300
-_VALUES = ("arena_used", "arena_size", "arena_estimate", "model_align", "arena_align", "stack", "calibration")
+_VALUES = ("arena_used", "arena_size", "arena_estimate", "model_align", "arena_align", "stack", "calibration",
+           # with -DTFKD_RECORD_ARENA (see main.cc)
+           "arena_head", "arena_tail", "arena_eval_tensors", "arena_persistent_tensors", "arena_quantization",
+           "arena_persistent_buffers", "arena_node_registrations", "arena_op_data")
 
 
 class FirmwareError(Exception):
@@ -29,13 +32,13 @@ class ModelDoesNotFit(FirmwareError):
 
 
 def make_command(micro_dir, build_dir, target, kernels, tflm_dir, samples=None, arena_size=None, flash_size=None,
-                 ram_size=None, cache=None, jobs=None):
+                 ram_size=None, cache=None, jobs=None, extra_flags=None):
     # make -C changes directory: relative paths would point elsewhere.
     absolute = lambda path: path and os.path.abspath(os.fspath(path))  # noqa: E731
     variables = {"TFLM_DIR": absolute(tflm_dir), "MODEL_DIR": absolute(micro_dir), "BUILD_DIR": absolute(build_dir),
                  "TARGET": target, "KERNELS": kernels, "SAMPLES": absolute(samples),
                  "ARENA_SIZE": arena_size, "FLASH_SIZE": flash_size, "RAM_SIZE": ram_size, "TFLM_CACHE": cache,
-                 "JOBS": jobs}
+                 "JOBS": jobs, "EXTRA_FLAGS": extra_flags}
     return ["make", "--no-print-directory", "-C", FIRMWARE_DIR] + [
         f"{key}={value}" for key, value in variables.items() if value is not None
     ]

@@ -13,6 +13,10 @@
 //   arena_used <bytes>  arena_size <bytes>  arena_estimate <bytes>
 //   model_align <address of g_model mod 16>  arena_align <address of the arena mod 16>
 //   stack <bytes>  ticks <total> samples <count>  calibration <ticks per 2000000 instructions>
+// Built with -DTFKD_RECORD_ARENA (make EXTRA_FLAGS=-DTFKD_RECORD_ARENA), it runs TFLM's
+// RecordingMicroInterpreter and also prints where the arena went (its recording adds a little tail):
+//   arena_head <non-persistent bytes: the planned tensors and kernel scratch buffers>
+//   arena_tail <persistent bytes>, then arena_<kind> <bytes> for each recorded kind of tail allocation
 // An error prints one "error: ..." line and main returns non-zero (QEMU then exits with 1).
 #include <cstdint>
 #include <cstring>
@@ -23,6 +27,9 @@
 #include "model_settings.h"
 #include "platform.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#ifdef TFKD_RECORD_ARENA
+#include "tensorflow/lite/micro/recording_micro_interpreter.h"
+#endif
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #ifdef TFKD_SAMPLES_HEADER
@@ -118,7 +125,11 @@ int main() {
   static ModelOpResolver resolver;
   if (RegisterModelOps(resolver) != kTfLiteOk) return Fail("registering the model's operators failed");
 
+#ifdef TFKD_RECORD_ARENA
+  static tflite::RecordingMicroInterpreter interpreter(model, resolver, tensor_arena, sizeof(tensor_arena));
+#else
   static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, sizeof(tensor_arena));
+#endif
   if (interpreter.AllocateTensors() != kTfLiteOk) {
     // Too small an arena or an operator missing from the resolver; TFLite Micro has said which
     // (except in a release library, which carries no messages).
@@ -161,5 +172,25 @@ int main() {
   PrintValue("stack", deepest_stack);
   line.Text("ticks ").Number(total_ticks).Text(" samples ").Number(static_cast<uint32_t>(kSampleCount)).Print();
   PrintValue("calibration", calibration);
+#ifdef TFKD_RECORD_ARENA
+  const tflite::RecordingMicroAllocator& allocator = interpreter.GetMicroAllocator();
+  PrintValue("arena_head", static_cast<uint32_t>(allocator.GetSimpleMemoryAllocator()->GetNonPersistentUsedBytes()));
+  PrintValue("arena_tail", static_cast<uint32_t>(allocator.GetSimpleMemoryAllocator()->GetPersistentUsedBytes()));
+  using tflite::RecordedAllocationType;
+  const struct {
+    const char* key;
+    RecordedAllocationType type;
+  } kRecorded[] = {
+      {"arena_eval_tensors", RecordedAllocationType::kTfLiteEvalTensorData},
+      {"arena_persistent_tensors", RecordedAllocationType::kPersistentTfLiteTensorData},
+      {"arena_quantization", RecordedAllocationType::kPersistentTfLiteTensorQuantizationData},
+      {"arena_persistent_buffers", RecordedAllocationType::kPersistentBufferData},
+      {"arena_node_registrations", RecordedAllocationType::kNodeAndRegistrationArray},
+      {"arena_op_data", RecordedAllocationType::kOpData},
+  };
+  for (const auto& recorded : kRecorded) {
+    PrintValue(recorded.key, static_cast<uint32_t>(allocator.GetRecordedAllocation(recorded.type).used_bytes));
+  }
+#endif
   return 0;
 }
