@@ -53,25 +53,28 @@ def test_measure_rejects_samples_of_the_wrong_size(cnn_student):
 
 def _conv_paths_model():
     """CONV_2D and FULLY_CONNECTED layers that reach every Cortex-M4 path of tfkd_conv2d / tfkd_fully_connected:
-    im2col (depth 5 and 7: not a multiple of 4), the per-row SMLAD path (depth 8, strides, SAME and VALID
-    padding, a 2x3 filter), pointwise (odd output channels, depth not a multiple of 4), the plain C
-    fallback (depth 7 with a 7x7 filter: a patch over TFKD_IM2COL_MAX), odd pixel counts and channel counts,
-    FULLY_CONNECTED with an accumulation depth that is not a multiple of 4."""
+    im2col (depth 5 and 7: not a multiple of 4), widened patches (depth 8, odd and even pixel counts), the
+    per-row path (a 3x7 filter of depth 8: over TFKD_WIDE_MAX_DEPTH; strides, SAME padding), pointwise (odd
+    pixel and channel counts, depths not a multiple of 4), the plain C fallback (depth 7 with a 7x7 filter: a
+    patch over TFKD_IM2COL_MAX), FULLY_CONNECTED widened and not (depth 160), with depths not a multiple of 4."""
     import tf_keras
     from tf_keras import layers
 
     inputs = tf_keras.Input((9, 13, 5))
-    x = layers.Conv2D(7, 3, strides=2, padding="same", activation="relu")(inputs)  # im2col, 5x7x7
-    x = layers.Conv2D(8, (2, 3), padding="valid")(x)                               # im2col, 4x5x8
-    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)                  # per-row, odd width
-    y = layers.Conv2D(12, 3, strides=(4, 1), padding="same", activation="relu6")(y)  # per-row, 1x5x12
-    y = layers.Conv2D(5, 1)(y)                                                    # pointwise, 5 pixels, 5 channels
-    y = layers.Conv2D(6, 1, activation="relu")(y)                                  # pointwise, depth 5
-    z = layers.Conv2D(8, 1)(y)                                                    # pointwise, depth 6
-    w = layers.Conv2D(3, 7, padding="same")(layers.Conv2D(7, 1)(z))                # plain C fallback (k 343)
+    x = layers.Conv2D(7, 3, strides=2, padding="same", activation="relu")(inputs)     # im2col, 5x7x7
+    x = layers.Conv2D(8, (2, 3), padding="valid")(x)                                  # im2col, 4x5x8
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)                     # widened patches
+    y = layers.Conv2D(12, (3, 7), strides=(4, 1), padding="same", activation="relu6")(y)  # per-row, 1x5x12
+    y = layers.Conv2D(5, 1)(y)                                                       # pointwise, 5 pixels, 5 channels
+    y = layers.Conv2D(6, 1, activation="relu")(y)                                     # pointwise, depth 5
+    y = layers.Conv2D(8, 1)(y)                                                       # pointwise, depth 6
+    z = layers.Conv2D(8, 3, padding="same")(y)                                        # widened, 5 pixels
+    w = layers.Conv2D(3, 7, padding="same")(layers.Conv2D(7, 1)(z))                   # plain C fallback (k 343)
     v = layers.Flatten()(layers.Concatenate()([z, w]))
-    v = layers.Dense(9, activation="relu")(v)                                      # FC, odd outputs
-    return tf_keras.Model(inputs, layers.Dense(6)(layers.Dense(10)(v)))                    # FC, depth 9 and 10
+    v = layers.Dense(9, activation="relu")(v)                                         # FC, odd outputs
+    u = layers.Dense(4)(layers.Flatten()(x))                                          # FC, depth 160 (int8 path)
+    v = layers.Concatenate()([v, u])
+    return tf_keras.Model(inputs, layers.Dense(6)(layers.Dense(10)(v)))               # FC, depth 13 and 10
 
 
 def _conv_paths_tflite(per_channel):
@@ -100,7 +103,7 @@ def test_conv_and_fc_dsp_paths_are_bit_exact(per_channel, fast, inline_asm, monk
     if not inline_asm:
         monkeypatch.setattr(cortex_m4, "CFLAGS", (*cortex_m4.CFLAGS, "-DTFKD_NO_INLINE_ASM"))
     steps = [s for s in lowering.lower(lowering.read_int8_model(tflite)) if s.kind in ("CONV_2D", "FULLY_CONNECTED")]
-    assert len(steps) == 12
+    assert len(steps) == 14
     flags = {s.params["fast_requantize"] for s in steps}
     assert flags == {int(fast)}
     samples = np.random.default_rng(5).integers(-128, 128, size=(3, 9 * 13 * 5)).astype(np.int8)

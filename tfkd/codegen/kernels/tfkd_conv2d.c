@@ -54,6 +54,57 @@ static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, cons
   }
 }
 
+/* The patch of output pixel (out_y, out_x), widened (tfkd_widen_row's pairs, every stride words) for an
+ * input depth that is a multiple of 4, so that each tap is whole groups; taps in the padding are 0. */
+static void tfkd_widen_patch(const tfkd_conv_params *p, const int8_t *input, int32_t out_y, int32_t out_x,
+                             uint32_t *dst, int32_t stride) {
+  const int32_t depth = p->input_depth;
+  const uint32_t xo = tfkd_offset_pair(p->input_offset);
+  int32_t filter_y, filter_x, d;
+  for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
+    const int32_t in_y = out_y * p->stride_height - p->pad_height + p->dilation_height * filter_y;
+    for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
+      const int32_t in_x = out_x * p->stride_width - p->pad_width + p->dilation_width * filter_x;
+      if (in_y < 0 || in_y >= p->input_height || in_x < 0 || in_x >= p->input_width) {
+        for (d = 0; d < depth; d += 4, dst += stride) dst[0] = dst[1] = 0;
+      } else {
+        const int8_t *in = input + (in_y * p->input_width + in_x) * depth;
+        for (d = 0; d < depth; d += 4, dst += stride) {
+          const uint32_t v = tfkd_read4(in + d);
+          dst[0] = tfkd_sxtab16(xo, v);
+          dst[1] = tfkd_sxtab16_ror8(xo, v);
+        }
+      }
+    }
+  }
+}
+
+/* Cortex-M4 path for depths that are a multiple of 4 and patches of at most TFKD_WIDE_MAX_DEPTH values:
+ * two output pixels' patches widened into one scratch (im2col straight to int16, 16 bytes a group), then
+ * every output channel pair from it as in tfkd_matmul. */
+static void tfkd_conv2d_wide(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                             int8_t *output) {
+  const int32_t groups = p->filter_height * p->filter_width * p->input_depth / 4;
+  const int32_t pixels = p->output_height * p->output_width;
+  const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
+  uint32_t wide[4 * groups];
+  int32_t pixel, out_y = 0, out_x = 0;
+  for (pixel = 0; pixel + 1 < pixels; pixel += 2) {
+    tfkd_widen_patch(p, input, out_y, out_x, wide, 4);
+    if (++out_x == p->output_width) out_x = 0, ++out_y;
+    tfkd_widen_patch(p, input, out_y, out_x, wide + 2, 4);
+    if (++out_x == p->output_width) out_x = 0, ++out_y;
+    tfkd_matmul_wide_rows2(wide, groups, p->output_depth, filter, bias, multiplier, shift, &o,
+                           output + pixel * p->output_depth);
+  }
+  if (pixel < pixels) {
+    tfkd_widen_patch(p, input, out_y, out_x, wide, 2);
+    tfkd_matmul_wide_rows1(wide, groups, p->output_depth, filter, bias, multiplier, shift, &o,
+                           output + pixel * p->output_depth);
+  }
+}
+
 /* Largest patch (filter_height x filter_width x input_depth, rounded up to 4) copied per pixel. */
 #define TFKD_IM2COL_MAX 256
 
@@ -121,8 +172,8 @@ static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, c
         ++out_y;
       }
     }
-    tfkd_matmul_paired(rows, k4, k4, p->output_depth, patch, filter, bias, multiplier, shift, p->input_offset,
-                       &o, output + pixel * p->output_depth);
+    tfkd_matmul(rows, k4, k4, p->output_depth, patch, filter, bias, multiplier, shift, p->input_offset,
+                &o, output + pixel * p->output_depth);
   }
 }
 #endif
@@ -138,8 +189,12 @@ void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *f
       p->input_width == p->output_width) {
     /* Pointwise: every pixel a row of a matrix product. */
     const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
-    tfkd_matmul_paired(p->output_height * p->output_width, p->input_depth, p->input_depth, p->output_depth, input,
-                       filter, bias, multiplier, shift, p->input_offset, &o, output);
+    tfkd_matmul(p->output_height * p->output_width, p->input_depth, p->input_depth, p->output_depth, input,
+                filter, bias, multiplier, shift, p->input_offset, &o, output);
+    return;
+  }
+  if (p->input_depth % 4 == 0 && k4 <= TFKD_WIDE_MAX_DEPTH) {
+    tfkd_conv2d_wide(p, input, filter, bias, multiplier, shift, output);
     return;
   }
   if (p->input_depth % 4 == 0 && p->dilation_width == 1) {

@@ -373,28 +373,51 @@ static inline __attribute__((always_inline)) void tfkd_store_block(
   }
 }
 
-/* One block of tfkd_matmul_paired: channels c, c + 1 (weights at w) by rows row, row + row_step. With
- * `second` and `pair` constants at each call (always inlined), the common block (both channels, both rows)
- * compiles to straight code: no per-block tests of which outputs exist. */
-static inline __attribute__((always_inline)) void tfkd_matmul_block(
-    const int8_t *row, int32_t row_step, const int8_t *w, int32_t groups, int32_t tail, int32_t c, int32_t second,
-    int32_t pair, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
-    uint32_t xo, const tfkd_output_stage *o, int8_t *out, int32_t out_depth) {
-  const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
-  int32_t acc[4];
-  int32_t j;
-  acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
-  if (pair) {
-    tfkd_dot_paired_2x2(row, row_step, w, groups, xo, acc);
-  } else {
-    tfkd_dot_paired_2x1(row, w, groups, xo, acc);
+/* All output channels of one or two rows (pair): the inner part of tfkd_matmul_paired. Inlined into the two
+ * wrappers below with `pair` a constant, so the common block (both channels, both rows) is straight code;
+ * the wrappers are not inlined, so that this loop has the registers to itself (the inner assembly takes 13
+ * of them, and a caller's live values would be spilled around it on every block). Pointers walk the
+ * weights, bias, multipliers and shifts instead of indexing them. */
+static inline __attribute__((always_inline)) void tfkd_matmul_rows(
+    const int8_t *row, int32_t row_step, int32_t pair, int32_t depth, int32_t out_depth, const int8_t *w,
+    const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+    const tfkd_output_stage *o, int8_t *out) {
+  const int32_t groups = depth >> 2, tail = depth & 3, block = 2 * ((depth + 3) & ~3);
+  const uint32_t xo = tfkd_offset_pair(input_offset);
+  int32_t c, j;
+  for (c = 0; c < out_depth; c += 2, w += block) {
+    const int32_t second = c + 1 < out_depth;
+    const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
+    int32_t acc[4];
+    acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
+    if (pair) {
+      tfkd_dot_paired_2x2(row, row_step, w, groups, xo, acc);
+    } else {
+      tfkd_dot_paired_2x1(row, w, groups, xo, acc);
+    }
+    for (j = 0; j < tail; ++j) {
+      const int32_t d = 4 * groups + j, w0 = w[8 * groups + j], w1 = w[8 * groups + 4 + j];
+      const int32_t x0 = row[d] + input_offset, x1 = pair ? row[row_step + d] + input_offset : 0;
+      acc[0] += w0 * x0; acc[1] += w0 * x1; acc[2] += w1 * x0; acc[3] += w1 * x1;
+    }
+    if (second) {
+      tfkd_store_block(o, acc, multiplier, shift, c, 1, pair, out, out_depth);
+    } else {
+      tfkd_store_block(o, acc, multiplier, shift, c, 0, pair, out, out_depth);
+    }
   }
-  for (j = 0; j < tail; ++j) {
-    const int32_t d = 4 * groups + j, w0 = w[8 * groups + j], w1 = w[8 * groups + 4 + j];
-    const int32_t x0 = row[d] + input_offset, x1 = pair ? row[row_step + d] + input_offset : 0;
-    acc[0] += w0 * x0; acc[1] += w0 * x1; acc[2] += w1 * x0; acc[3] += w1 * x1;
-  }
-  tfkd_store_block(o, acc, multiplier, shift, c, second, pair, out, out_depth);
+}
+
+static __attribute__((noinline, unused)) void tfkd_matmul_rows2(
+    const int8_t *row, int32_t row_step, int32_t depth, int32_t out_depth, const int8_t *w, const int32_t *bias,
+    const int32_t *multiplier, const int32_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
+  tfkd_matmul_rows(row, row_step, 1, depth, out_depth, w, bias, multiplier, shift, input_offset, o, out);
+}
+
+static __attribute__((noinline, unused)) void tfkd_matmul_rows1(
+    const int8_t *row, int32_t depth, int32_t out_depth, const int8_t *w, const int32_t *bias,
+    const int32_t *multiplier, const int32_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
+  tfkd_matmul_rows(row, 0, 0, depth, out_depth, w, bias, multiplier, shift, input_offset, o, out);
 }
 
 /* output[r][c] = requantised (bias[c] + sum_{d < depth} w[c][d] * (input[r * row_step + d] + input_offset))
@@ -406,32 +429,170 @@ static inline void tfkd_matmul_paired(int32_t rows, int32_t row_step, int32_t de
                                       const int8_t *input, const int8_t *filter, const int32_t *bias,
                                       const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
                                       const tfkd_output_stage *o, int8_t *output) {
-  const int32_t groups = depth >> 2, tail = depth & 3, k4 = (depth + 3) & ~3;
-  const int32_t even_depth = out_depth & ~1;
-  const uint32_t xo = tfkd_offset_pair(input_offset);
-  int32_t r, c;
+  int32_t r;
   for (r = 0; r + 1 < rows; r += 2) {
-    const int8_t *row = input + r * row_step;
-    int8_t *out = output + r * out_depth;
-    for (c = 0; c < even_depth; c += 2) {
-      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 1, 1, bias, multiplier, shift,
-                        input_offset, xo, o, out, out_depth);
-    }
-    if (c < out_depth) {
-      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 0, 1, bias, multiplier, shift,
-                        input_offset, xo, o, out, out_depth);
-    }
+    tfkd_matmul_rows2(input + r * row_step, row_step, depth, out_depth, filter, bias, multiplier, shift,
+                      input_offset, o, output + r * out_depth);
   }
   if (r < rows) {
-    const int8_t *row = input + r * row_step;
-    int8_t *out = output + r * out_depth;
-    for (c = 0; c < even_depth; c += 2) {
-      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 1, 0, bias, multiplier, shift,
-                        input_offset, xo, o, out, out_depth);
+    tfkd_matmul_rows1(input + r * row_step, depth, out_depth, filter, bias, multiplier, shift, input_offset, o,
+                      output + r * out_depth);
+  }
+}
+
+/* Matrix products on rows widened once to int16 (CMSIS-NN's idea, not its code). A row's value pairs
+ * (x0, x2), (x1, x3) of each group of 4, with the input offset added (SXTAB16), are stored once per row
+ * pair and then serve every output channel: the inner loop loads them with LDRD and spends no
+ * instruction on unpacking inputs. Two rows interleave group by group (4 words a group: row 0's two
+ * pairs, then row 1's), so one pointer walks both; lanes past the depth are 0 (their weights are 0 too). */
+#define TFKD_WIDE_MAX_DEPTH 144 /* scratch of 4 * ceil(depth / 4) words on the stack: at most 576 bytes */
+
+/* dst[0], dst[1] of each group (then dst += stride words) = the widened pairs of row[0..depth). */
+static inline void tfkd_widen_row(const int8_t *row, int32_t depth, int32_t input_offset, uint32_t *dst,
+                                  int32_t stride) {
+  const uint32_t xo = tfkd_offset_pair(input_offset);
+  int32_t d;
+  for (d = 0; d + 4 <= depth; d += 4, dst += stride) {
+    const uint32_t v = tfkd_read4(row + d);
+    dst[0] = tfkd_sxtab16(xo, v);
+    dst[1] = tfkd_sxtab16_ror8(xo, v);
+  }
+  if (d < depth) {
+    int32_t lane[4] = {0, 0, 0, 0};
+    int32_t j;
+    for (j = 0; d + j < depth; ++j) lane[j] = row[d + j] + input_offset;
+    dst[0] = ((uint32_t)lane[0] & 0xFFFFu) | ((uint32_t)lane[2] << 16);
+    dst[1] = ((uint32_t)lane[1] & 0xFFFFu) | ((uint32_t)lane[3] << 16);
+  }
+}
+
+/* acc[0..3] as in tfkd_dot_paired_2x2, from `groups` groups of widened row pairs (4 words each) and paired
+ * weights: per group 2 LDRD, 2 weight loads, 4 unpacks, 8 SMLAD. The assembly asks for 13 registers
+ * (4 accumulators, 3 pointers, 6 temporaries) and runs two groups a pass; TFKD_NO_INLINE_ASM gives the C. */
+static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t groups, int32_t *acc) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  const uint32_t *const end = x + 4 * groups;
+#if defined(TFKD_NO_INLINE_ASM)
+  while (x != end) {
+    uint32_t wv = tfkd_read4(w), we = tfkd_sxtb16(wv), wo = tfkd_sxtb16_ror8(wv);
+    a00 = tfkd_smlad(we, x[0], a00); a00 = tfkd_smlad(wo, x[1], a00);
+    a01 = tfkd_smlad(we, x[2], a01); a01 = tfkd_smlad(wo, x[3], a01);
+    wv = tfkd_read4(w + 4); we = tfkd_sxtb16(wv); wo = tfkd_sxtb16_ror8(wv);
+    a10 = tfkd_smlad(we, x[0], a10); a10 = tfkd_smlad(wo, x[1], a10);
+    a11 = tfkd_smlad(we, x[2], a11); a11 = tfkd_smlad(wo, x[3], a11);
+    x += 4; w += 8;
+  }
+#else
+  const int32_t odd = groups & 1;
+  uint32_t p0, p1, q0, q1, wv, we;
+  /* p0, p1: row 0's pairs; q0, q1: row 1's; wv: a weight word (then its odd lanes); we: its even lanes. */
+#define TFKD_WIDE_GROUP_2X2                               \
+  "ldrd %[p0], %[p1], [%[x]], #8\n\t"                     \
+  "ldrd %[q0], %[q1], [%[x]], #8\n\t"                     \
+  "ldr %[wv], [%[w]], #4\n\t"                             \
+  "sxtb16 %[we], %[wv]\n\t"                               \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"                       \
+  "smlad %[a00], %[we], %[p0], %[a00]\n\t"                \
+  "smlad %[a00], %[wv], %[p1], %[a00]\n\t"                \
+  "smlad %[a01], %[we], %[q0], %[a01]\n\t"                \
+  "smlad %[a01], %[wv], %[q1], %[a01]\n\t"                \
+  "ldr %[wv], [%[w]], #4\n\t"                             \
+  "sxtb16 %[we], %[wv]\n\t"                               \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"                       \
+  "smlad %[a10], %[we], %[p0], %[a10]\n\t"                \
+  "smlad %[a10], %[wv], %[p1], %[a10]\n\t"                \
+  "smlad %[a11], %[we], %[q0], %[a11]\n\t"                \
+  "smlad %[a11], %[wv], %[q1], %[a11]\n\t"
+  if (groups) {
+    __asm__ volatile(
+        "ldr %[we], %[odd]\n\t"
+        "cmp %[we], #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" TFKD_WIDE_GROUP_2X2
+        "2:\n\t" TFKD_WIDE_GROUP_2X2
+        "cmp %[x], %[end]\n\t"
+        "bne 1b\n\t"
+        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [w] "+r"(w),
+          [p0] "=&r"(p0), [p1] "=&r"(p1), [q0] "=&r"(q0), [q1] "=&r"(q1), [wv] "=&r"(wv), [we] "=&r"(we)
+        : [end] "r"(end), [odd] "m"(odd)
+        : "cc", "memory");
+  }
+#undef TFKD_WIDE_GROUP_2X2
+#endif
+  acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+}
+
+/* acc[0], acc[2] (channels 0 and 1) from one widened row (2 words a group) and paired weights. */
+static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t groups, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[2];
+  const uint32_t *const end = x + 2 * groups;
+  while (x != end) {
+    const uint32_t wa = tfkd_read4(w), wb = tfkd_read4(w + 4), p0 = x[0], p1 = x[1];
+    x += 2; w += 8;
+    a0 = tfkd_smlad(tfkd_sxtb16(wa), p0, a0); a0 = tfkd_smlad(tfkd_sxtb16_ror8(wa), p1, a0);
+    a1 = tfkd_smlad(tfkd_sxtb16(wb), p0, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), p1, a1);
+  }
+  acc[0] = a0; acc[2] = a1;
+}
+
+/* Every output channel of one or two (pair) widened rows; not inlined, as tfkd_matmul_rows2. */
+static inline __attribute__((always_inline)) void tfkd_matmul_wide_rows(
+    const uint32_t *wide, int32_t pair, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
+    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+  int32_t c;
+  for (c = 0; c < out_depth; c += 2, w += 8 * groups) {
+    const int32_t second = c + 1 < out_depth;
+    const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
+    int32_t acc[4];
+    acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
+    if (pair) {
+      tfkd_dot_wide_2x2(wide, w, groups, acc);
+    } else {
+      tfkd_dot_wide_2x1(wide, w, groups, acc);
     }
-    if (c < out_depth) {
-      tfkd_matmul_block(row, row_step, filter + c * k4, groups, tail, c, 0, 0, bias, multiplier, shift,
-                        input_offset, xo, o, out, out_depth);
+    if (second) {
+      tfkd_store_block(o, acc, multiplier, shift, c, 1, pair, out, out_depth);
+    } else {
+      tfkd_store_block(o, acc, multiplier, shift, c, 0, pair, out, out_depth);
+    }
+  }
+}
+
+static __attribute__((noinline, unused)) void tfkd_matmul_wide_rows2(
+    const uint32_t *wide, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
+    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+  tfkd_matmul_wide_rows(wide, 1, groups, out_depth, w, bias, multiplier, shift, o, out);
+}
+
+static __attribute__((noinline, unused)) void tfkd_matmul_wide_rows1(
+    const uint32_t *wide, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
+    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+  tfkd_matmul_wide_rows(wide, 0, groups, out_depth, w, bias, multiplier, shift, o, out);
+}
+
+/* tfkd_matmul_paired with each row pair widened first, for depth <= TFKD_WIDE_MAX_DEPTH (the int8 path
+ * beyond, to bound the stack). The sums are the same products, so the outputs are the same. */
+static inline void tfkd_matmul(int32_t rows, int32_t row_step, int32_t depth, int32_t out_depth,
+                               const int8_t *input, const int8_t *filter, const int32_t *bias,
+                               const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+                               const tfkd_output_stage *o, int8_t *output) {
+  const int32_t groups = (depth + 3) >> 2;
+  int32_t r;
+  if (depth > TFKD_WIDE_MAX_DEPTH) {
+    tfkd_matmul_paired(rows, row_step, depth, out_depth, input, filter, bias, multiplier, shift, input_offset,
+                       o, output);
+    return;
+  }
+  {
+    uint32_t wide[4 * groups];
+    for (r = 0; r + 1 < rows; r += 2) {
+      tfkd_widen_row(input + r * row_step, depth, input_offset, wide, 4);
+      tfkd_widen_row(input + (r + 1) * row_step, depth, input_offset, wide + 2, 4);
+      tfkd_matmul_wide_rows2(wide, groups, out_depth, filter, bias, multiplier, shift, o, output + r * out_depth);
+    }
+    if (r < rows) {
+      tfkd_widen_row(input + r * row_step, depth, input_offset, wide, 2);
+      tfkd_matmul_wide_rows1(wide, groups, out_depth, filter, bias, multiplier, shift, o, output + r * out_depth);
     }
   }
 }
