@@ -43,7 +43,7 @@ def _weights_line(w):
             f"layers: {formats or 'none'}")
     if w["scratch_bytes"]:
         line += (f"; compressed layers decode into up to {w['scratch_bytes']} bytes of arena scratch before they run "
-                 "(counted in RAM; --weights dense trades that RAM and the decoding time for flash)")
+                 "(counted in RAM; --weights dense saves that RAM and the decoding time at the cost of flash)")
     return line
 
 
