@@ -325,11 +325,13 @@ static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const in
 }
 
 /* acc[0], acc[2] (channels 0 and 1) += paired weights times one int8 input row plus the offset: per group
- * (8 MACs) 1 input and 1 double weight load, 6 unpacks, 4 SMLAD. gcc -O2 keeps this C loop in registers. */
+ * (8 MACs) 1 input and 1 double weight load, 6 unpacks, 4 SMLAD. The assembly (11 registers) saves the
+ * C loop's pointer updates and runs two groups a pass; TFKD_NO_INLINE_ASM gives the C. */
 static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t groups, uint32_t xo,
                                        int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[2];
   const int8_t *const end = w + 8 * groups;
+#if defined(TFKD_NO_INLINE_ASM)
   while (w != end) {
     const uint32_t xv = tfkd_read4(x), wa = tfkd_read4(w), wb = tfkd_read4(w + 4);
     const uint32_t xe = tfkd_sxtab16(xo, xv), xd = tfkd_sxtab16_ror8(xo, xv);
@@ -337,6 +339,38 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
     a0 = tfkd_smlad(tfkd_sxtb16(wa), xe, a0); a0 = tfkd_smlad(tfkd_sxtb16_ror8(wa), xd, a0);
     a1 = tfkd_smlad(tfkd_sxtb16(wb), xe, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), xd, a1);
   }
+#else
+  const int32_t odd = groups & 1;
+  uint32_t xv, xe, wa, wb, t;
+#define TFKD_GROUP_2X1                                    \
+  "ldr %[xv], [%[x]], #4\n\t"                             \
+  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                     \
+  "sxtab16 %[xe], %[xo], %[xv]\n\t"                       \
+  "sxtab16 %[xv], %[xo], %[xv], ror #8\n\t"               \
+  "sxtb16 %[t], %[wa]\n\t"                                \
+  "sxtb16 %[wa], %[wa], ror #8\n\t"                       \
+  "smlad %[a0], %[t], %[xe], %[a0]\n\t"                   \
+  "smlad %[a0], %[wa], %[xv], %[a0]\n\t"                  \
+  "sxtb16 %[t], %[wb]\n\t"                                \
+  "sxtb16 %[wb], %[wb], ror #8\n\t"                       \
+  "smlad %[a1], %[t], %[xe], %[a1]\n\t"                   \
+  "smlad %[a1], %[wb], %[xv], %[a1]\n\t"
+  if (groups) {
+    __asm__ volatile(
+        "ldr %[t], %[odd]\n\t"
+        "cmp %[t], #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" TFKD_GROUP_2X1
+        "2:\n\t" TFKD_GROUP_2X1
+        "cmp %[w], %[end]\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [w] "+r"(w), [xv] "=&r"(xv), [xe] "=&r"(xe),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
+        : [xo] "r"(xo), [end] "r"(end), [odd] "m"(odd)
+        : "cc", "memory");
+  }
+#undef TFKD_GROUP_2X1
+#endif
   acc[0] = a0; acc[2] = a1;
 }
 
@@ -522,16 +556,48 @@ static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t
   acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-/* acc[0], acc[2] (channels 0 and 1) from one widened row (2 words a group) and paired weights. */
+/* acc[0], acc[2] (channels 0 and 1) from one widened row (2 words a group) and paired weights: per group
+ * (8 MACs) 2 LDRD, 4 unpacks, 4 SMLAD; the assembly (10 registers) runs two groups a pass. */
 static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t groups, int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[2];
   const uint32_t *const end = x + 2 * groups;
+#if defined(TFKD_NO_INLINE_ASM)
   while (x != end) {
     const uint32_t wa = tfkd_read4(w), wb = tfkd_read4(w + 4), p0 = x[0], p1 = x[1];
     x += 2; w += 8;
     a0 = tfkd_smlad(tfkd_sxtb16(wa), p0, a0); a0 = tfkd_smlad(tfkd_sxtb16_ror8(wa), p1, a0);
     a1 = tfkd_smlad(tfkd_sxtb16(wb), p0, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), p1, a1);
   }
+#else
+  const int32_t odd = groups & 1;
+  uint32_t p0, p1, wa, wb, t;
+#define TFKD_WIDE_GROUP_2X1                               \
+  "ldrd %[p0], %[p1], [%[x]], #8\n\t"                     \
+  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                     \
+  "sxtb16 %[t], %[wa]\n\t"                                \
+  "sxtb16 %[wa], %[wa], ror #8\n\t"                       \
+  "smlad %[a0], %[t], %[p0], %[a0]\n\t"                   \
+  "smlad %[a0], %[wa], %[p1], %[a0]\n\t"                  \
+  "sxtb16 %[t], %[wb]\n\t"                                \
+  "sxtb16 %[wb], %[wb], ror #8\n\t"                       \
+  "smlad %[a1], %[t], %[p0], %[a1]\n\t"                   \
+  "smlad %[a1], %[wb], %[p1], %[a1]\n\t"
+  if (groups) {
+    __asm__ volatile(
+        "ldr %[t], %[odd]\n\t"
+        "cmp %[t], #0\n\t"
+        "bne 2f\n\t"
+        "1:\n\t" TFKD_WIDE_GROUP_2X1
+        "2:\n\t" TFKD_WIDE_GROUP_2X1
+        "cmp %[x], %[end]\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [w] "+r"(w), [p0] "=&r"(p0), [p1] "=&r"(p1),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
+        : [end] "r"(end), [odd] "m"(odd)
+        : "cc", "memory");
+  }
+#undef TFKD_WIDE_GROUP_2X1
+#endif
   acc[0] = a0; acc[2] = a1;
 }
 
