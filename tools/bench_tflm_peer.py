@@ -223,7 +223,8 @@ def _per_mac(row, result):
 
 def _head_tail(peer):
     breakdown = peer.get("arena_breakdown")
-    return f" ({breakdown['arena_head']:,} + {breakdown['arena_tail']:,})" if breakdown else ""
+    # The head does not depend on the recording; the tail is what remains of the arena TFLM used without it.
+    return f" ({breakdown['arena_head']:,} + {peer['arena_bytes'] - breakdown['arena_head']:,})" if breakdown else ""
 
 
 def markdown(rows, command):
