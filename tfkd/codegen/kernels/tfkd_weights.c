@@ -17,6 +17,17 @@ static int32_t tfkd_table_id(const uint8_t *ids, uint32_t format, int32_t group)
   return 0;
 }
 
+/* Weight i of a sparse 4-bit run; returns the next value index. */
+static int32_t tfkd_sparse_index(const int8_t *table, const uint8_t *bitmap, const uint8_t *values, int32_t i,
+                                 int32_t k, int8_t *out) {
+  if ((bitmap[i >> 3] >> (i & 7)) & 1u) {
+    out[i] = table[(values[k >> 1] >> ((k & 1) << 2)) & 15];
+    return k + 1;
+  }
+  out[i] = 0;
+  return k;
+}
+
 /* Weights [i, end) of one run, all from one table; returns the next value index k. */
 static int32_t tfkd_decode_run(uint32_t format, const int8_t *table, const uint8_t *bitmap,
                                const uint8_t *values, int32_t i, int32_t end, int32_t k, int8_t *out) {
@@ -27,15 +38,23 @@ static int32_t tfkd_decode_run(uint32_t format, const int8_t *table, const uint8
   } else if (!sparse) {
     for (; i < end; ++i, ++k) out[i] = raw[k];
   } else if (table4) {
-    for (; i < end; ++i) {
-      if ((bitmap[i >> 3] >> (i & 7)) & 1u) {
-        out[i] = table[(values[k >> 1] >> ((k & 1) << 2)) & 15];
-        ++k;
-      } else {
-        out[i] = 0;
+    for (; i < end && (i & 7); ++i) k = tfkd_sparse_index(table, bitmap, values, i, k, out);
+    for (; end - i >= 8; i += 8) { /* a whole bitmap byte: 8 weights */
+      uint32_t mask = bitmap[i >> 3];
+      int32_t b;
+      for (b = 0; b < 8; ++b, mask >>= 1) {
+        out[i + b] = (mask & 1u) ? table[(values[k >> 1] >> ((k & 1) << 2)) & 15] : 0;
+        k += (int32_t)(mask & 1u);
       }
     }
+    for (; i < end; ++i) k = tfkd_sparse_index(table, bitmap, values, i, k, out);
   } else {
+    for (; i < end && (i & 7); ++i) out[i] = ((bitmap[i >> 3] >> (i & 7)) & 1u) ? raw[k++] : 0;
+    for (; end - i >= 8; i += 8) {
+      uint32_t mask = bitmap[i >> 3];
+      int32_t b;
+      for (b = 0; b < 8; ++b, mask >>= 1) out[i + b] = (mask & 1u) ? raw[k++] : 0;
+    }
     for (; i < end; ++i) out[i] = ((bitmap[i >> 3] >> (i & 7)) & 1u) ? raw[k++] : 0;
   }
   return k;
