@@ -254,3 +254,23 @@ def test_planner_reserves_scratch_only_during_its_step(compressed_models):
                 size = graph.tensors[arg[1]].size
                 assert place + size <= offset or offset + nbytes <= place
         assert offset + nbytes <= plan.arena_size
+
+
+def test_sparse_transpose_conv_is_bit_exact(tmp_path):
+    """TRANSPOSE_CONV's filter (read as stored, output channels first) compresses and decodes like the others."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(SEED)
+    kernel = rng.normal(0, 0.5, size=(3, 3, 16, 16)).astype(np.float32)
+    kernel[rng.random(kernel.shape) < 0.75] = 0
+    inputs = tf_keras.Input((6, 6, 16), batch_size=1)
+    # A fixed output shape gives the plain TRANSPOSE_CONV (Conv2DTranspose computes it at run time).
+    outputs = tf_keras.layers.Lambda(lambda t: tf.nn.conv2d_transpose(
+        t, tf.constant(kernel), output_shape=[1, 12, 12, 16], strides=2, padding="SAME"))(inputs)
+    model = tf_keras.Model(inputs, outputs)
+    tflite_bytes = tfkd.export.to_tflite(model, rng.uniform(-1, 1, (32, 6, 6, 16)).astype(np.float32), io="int8")
+    samples = rng.integers(-128, 128, size=(16, 6 * 6 * 16)).astype(np.int8)
+    summary, ours = _host_outputs(tflite_bytes, samples, tmp_path)
+    assert [(layer["kind"], layer["format"]) for layer in summary["weights"]["layers"]] == [
+        ("TRANSPOSE_CONV", "sparse")]
+    np.testing.assert_array_equal(ours, TflmRunner(tflite_bytes).run(samples))
