@@ -130,12 +130,13 @@ def test_memory_plan_shares_the_arena(cnn_student):
     plan = planner.plan_memory(graph, steps)
     in_arena = [s.output for s in steps if s.function and isinstance(plan.place(s.output), int)]
     assert plan.arena_size < sum(graph.tensors[t].size for t in in_arena)
-    for step in steps:  # an operator's input and output never overlap
+    for step in steps:  # an output overlaps its input only in place: starting below it, for a windowed kernel
         source = plan.place(step.args[0][1])
         target = plan.place(step.output)
         if step.function and isinstance(source, int) and isinstance(target, int):
             a, b = graph.tensors[step.args[0][1]].size, graph.tensors[step.output].size
-            assert source + a <= target or target + b <= source
+            assert source + a <= target or target + b <= source or (
+                target < source and step.function in ("tfkd_conv2d", "tfkd_depthwise_conv2d", "tfkd_max_pool"))
     assert plan.place(graph.input_indices[0]) == "input" and plan.place(graph.output_indices[0]) == "output"
 
 

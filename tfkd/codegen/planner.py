@@ -6,7 +6,10 @@ in one static arena; tensors whose lifetimes (first write to last read, counted 
 do not overlap may share bytes. RESHAPE outputs are aliases of their input and extend its
 lifetime instead of taking memory. Placement is greedy, largest tensor first, at the lowest
 offset that does not collide with an already placed tensor alive at the same time (the
-strategy of TFLite Micro's GreedyMemoryPlanner).
+strategy of TFLite Micro's GreedyMemoryPlanner). A step's output may also overlap an input that dies
+at that step, as far as :mod:`tfkd.codegen.overlap` proves the kernel never overwrites a byte it has
+still to read (element-wise operators in place; convolutions and pooling with their output starting a
+computed number of bytes below their input).
 
 A step may also ask for scratch bytes alive during that step only (a compressed filter decoded just
 before its kernel runs, see :mod:`tfkd.codegen.weight_storage`): they are placed like a tensor that
@@ -16,6 +19,7 @@ arena grows by at most the largest scratch.
 
 import dataclasses
 
+from tfkd.codegen import overlap
 from tfkd.model import ModelError
 
 # Offsets are kept word aligned so that the arena can be read with wider loads later.
@@ -42,6 +46,54 @@ class MemoryPlan:
 
 def _align(n):
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def _in_place_leads(graph, steps, root, first, last):
+    """``{(input, output): lead}`` for every step whose output may overlap an input that dies there, the
+    output starting at least ``lead`` bytes below that input (:func:`tfkd.codegen.overlap.output_lead`)."""
+    leads = {}
+    for i, step in enumerate(steps):
+        if step.function is None or first.get(step.output) != i:
+            continue
+        for k, arg in enumerate(step.args):
+            if arg[0] != "tensor" or graph.tensors[arg[1]].data is not None or last[root[arg[1]]] != i:
+                continue
+            lead = overlap.output_lead(step, k)
+            if lead is not None:
+                leads[(root[arg[1]], step.output)] = _align(lead)
+    return leads
+
+
+def _extent(placed):
+    return max((o + n for o, n in placed.values()), default=0) - min((o for o, _ in placed.values()), default=0)
+
+
+def _place(order, sizes, first, last, leads):
+    """Greedy placement of ``order``: each tensor where it grows the arena least without overwriting a
+    tensor alive at the same time. Returns ``{tensor: (offset, size)}``; offsets may be negative."""
+    placed = {}
+    for t in order:
+        size = sizes[t]
+        # Open intervals of offsets where t would overwrite a tensor alive at the same time; their ends are
+        # the candidate offsets (a low end of an in-place interval puts an output just below its input).
+        forbidden, candidates = [], {0}
+        for u, (u_offset, u_size) in placed.items():
+            if not (first[u] <= last[t] and first[t] <= last[u]):
+                continue
+            if (u, t) in leads:  # t is written over u, which dies as t is written
+                forbidden.append((u_offset - leads[(u, t)], u_offset + u_size))
+            elif (t, u) in leads:  # u is written over t
+                forbidden.append((u_offset - size, u_offset + leads[(t, u)]))
+            else:
+                forbidden.append((u_offset - size, u_offset + u_size))
+            candidates.update(forbidden[-1])
+        free = [c for c in candidates if not any(low < c < high for low, high in forbidden)]
+        low_end = min((o for o, _ in placed.values()), default=0)
+        high_end = max((o + n for o, n in placed.values()), default=0)
+        # Ties go to the lowest offset: outputs are placed below the inputs they overwrite, so a plan that
+        # grows downwards leaves room for the next in-place step.
+        placed[t] = (min(free, key=lambda c: (max(high_end, c + size) - min(low_end, c), c)), size)
+    return placed
 
 
 def plan_memory(graph, steps, scratch=None):
@@ -72,24 +124,24 @@ def plan_memory(graph, steps, scratch=None):
     places = {graph.input_indices[0]: "input"}
     if output_root != graph.input_indices[0]:
         places[output_root] = "output"
-    placed = []  # (offset, size, first, last)
-    sizes = {t: graph.tensors[t].size for t in first}
+    leads = _in_place_leads(graph, steps, root, first, last)
+    sizes = {t: _align(graph.tensors[t].size) for t in first}
     for i, nbytes in (scratch or {}).items():
         if nbytes > 0:
             key = ("scratch", i)
             first[key] = last[key] = i
-            sizes[key] = nbytes
-    order = sorted((t for t in first if t not in places), key=lambda t: (-sizes[t], first[t]))
-    for t in order:
-        size = _align(sizes[t])
-        offset = 0
-        for other_offset, other_size, other_first, other_last in sorted(placed):
-            alive_together = other_first <= last[t] and first[t] <= other_last
-            if alive_together and offset < other_offset + other_size and other_offset < offset + size:
-                offset = _align(other_offset + other_size)
-        placed.append((offset, size, first[t], last[t]))
-        places[t] = offset
+            sizes[key] = _align(nbytes)
+    tensors = [t for t in first if t not in places]
+    # Largest first packs unrelated tensors best; execution order lets a chain of in-place layers follow
+    # its data. Both are cheap: keep the smaller arena.
+    placed = min((_place(order, sizes, first, last, leads) for order in (
+        sorted(tensors, key=lambda t: (-sizes[t], first[t])), sorted(tensors, key=lambda t: (first[t], -sizes[t])))),
+        key=_extent)
+    # An output placed below its input may start below 0: shift the whole plan up.
+    base = min((offset for offset, _ in placed.values()), default=0)
+    for t, (offset, _) in placed.items():
+        places[t] = offset - base
     for alias, target in root.items():
         places[alias] = places[target]
-    arena_size = max((offset + size for offset, size, _, _ in placed), default=0)
+    arena_size = _extent(placed)
     return MemoryPlan(arena_size, places, copy_input_to_output=output_root == graph.input_indices[0])

@@ -1,0 +1,116 @@
+"""In-place execution (tfkd/codegen/overlap.py): an output placed over a dying input never overwrites a
+byte that the kernel has still to read."""
+
+import itertools
+
+import pytest
+
+from tfkd.codegen import overlap
+from tfkd.codegen.checks import Step
+
+
+def _conv_step(function, height, width, depth, out_depth, filter_size, stride, pad, dilation=1):
+    out_h = (height + 2 * pad - dilation * (filter_size - 1) - 1) // stride + 1
+    out_w = (width + 2 * pad - dilation * (filter_size - 1) - 1) // stride + 1
+    params = dict(input_height=height, input_width=width, input_depth=depth, output_height=out_h,
+                  output_width=out_w, output_depth=out_depth, filter_height=filter_size, filter_width=filter_size,
+                  stride_height=stride, stride_width=stride, pad_height=pad, pad_width=pad,
+                  dilation_height=dilation, dilation_width=dilation)
+    return Step(None, function, "tfkd_conv_params", params, [("tensor", 0)], 1)
+
+
+def _bytes_read(p, pixel):
+    """The input bytes output pixel ``pixel`` reads: every in-image tap of its window, every channel."""
+    out_y, out_x = divmod(pixel, p["output_width"])
+    taps = set()
+    for fy, fx in itertools.product(range(p["filter_height"]), range(p["filter_width"])):
+        y = out_y * p["stride_height"] - p["pad_height"] + fy * p["dilation_height"]
+        x = out_x * p["stride_width"] - p["pad_width"] + fx * p["dilation_width"]
+        if 0 <= y < p["input_height"] and 0 <= x < p["input_width"]:
+            start = (y * p["input_width"] + x) * p["input_depth"]
+            taps.update(range(start, start + p["input_depth"]))
+    return taps
+
+
+def _first_clobbered(step, lead):
+    """Simulates the kernel with its output ``lead`` bytes below its input: for each output pixel in order,
+    the input bytes that pixel or any pixel still in flight or to come reads, against the bytes it writes.
+    Returns the first pixel whose write hits such a byte, or None."""
+    p = step.params
+    pixels = p["output_height"] * p["output_width"]
+    reads = [_bytes_read(p, q) for q in range(pixels)]
+    for q in range(pixels):
+        pending = set().union(*reads[max(q - (overlap.PIXELS_IN_FLIGHT - 1), 0):])
+        written = range(q * p["output_depth"] - lead, (q + 1) * p["output_depth"] - lead)
+        if pending.intersection(written):
+            return q
+    return None
+
+
+GEOMETRIES = [
+    ("tfkd_conv2d", 6, 5, 8, 16, 1, 1, 0),    # expanding pointwise
+    ("tfkd_conv2d", 6, 5, 16, 8, 1, 1, 0),    # shrinking pointwise
+    ("tfkd_conv2d", 7, 6, 4, 4, 3, 1, 1),     # 3x3 SAME
+    ("tfkd_conv2d", 9, 9, 3, 8, 3, 2, 1),     # stride 2, deeper output
+    ("tfkd_conv2d", 8, 8, 2, 4, 3, 1, 2, 2),  # dilated
+    ("tfkd_depthwise_conv2d", 7, 5, 6, 6, 3, 1, 1),
+    ("tfkd_depthwise_conv2d", 9, 8, 5, 5, 3, 2, 0),
+]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=[f"{g[0]}-{g[4]}x{g[5]}s{g[6]}" for g in GEOMETRIES])
+def test_windowed_lead_never_overwrites_a_byte_still_to_be_read(geometry):
+    step = _conv_step(*geometry)
+    lead = overlap.output_lead(step, 0)
+    assert lead is not None and lead >= 0
+    assert _first_clobbered(step, lead) is None
+
+
+def test_windowed_lead_is_what_an_expanding_pointwise_layer_needs():
+    # 8 -> 16 channels over 30 pixels: the output must start below the input by the last pixel's end minus the
+    # first byte still read then (pixel 26's, 4 pixels in flight): 30 * 16 - 26 * 8 = 272 bytes; an output
+    # placed any higher clobbers an unread input byte.
+    step = _conv_step("tfkd_conv2d", 6, 5, 8, 16, 1, 1, 0)
+    assert overlap.output_lead(step, 0) == 272
+    assert _first_clobbered(step, 271) is not None
+
+
+def test_element_wise_in_place_only_without_broadcasting():
+    lut = Step(None, "tfkd_lut", "tfkd_lut_params", {"size": 12}, [("tensor", 0), ("array",)], 1)
+    assert overlap.output_lead(lut, 0) == 0
+    add = Step(None, "tfkd_add", "tfkd_add_params",
+               {"output_dims": [1, 2, 3, 4], "input1_strides": [24, 12, 4, 1], "input2_strides": [0, 0, 0, 1]},
+               [("tensor", 0), ("tensor", 2)], 1)
+    assert overlap.output_lead(add, 0) == 0
+    assert overlap.output_lead(add, 1) is None  # broadcast along three axes: re-read after being written
+    fully_connected = Step(None, "tfkd_fully_connected", "tfkd_fully_connected_params", {}, [("tensor", 0)], 1)
+    assert overlap.output_lead(fully_connected, 0) is None
+
+
+def test_in_place_chain_is_bit_exact_on_host_and_cortex_m4():
+    import numpy as np
+    import tf_keras
+    from tf_keras import layers
+
+    import tfkd
+    from codegen_models import SEED, random_int8_inputs
+    from tfkd.codegen import HostRunner, QemuRunner, cortex_m4, lowering, planner
+    from tfkd.model import TflmRunner
+
+    tf_keras.utils.set_random_seed(SEED)
+    inputs = tf_keras.Input((8, 8, 4))
+    x = layers.Conv2D(8, 1, activation="relu")(inputs)         # 512 bytes
+    x = layers.DepthwiseConv2D(3, padding="same")(x)            # 512, over its dying input
+    x = layers.Conv2D(16, 1, activation="relu6")(x)             # 1,024, expanding, over its dying input
+    model = tf_keras.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)))
+    tflite_bytes = tfkd.export.to_tflite(model, np.random.default_rng(SEED).uniform(size=(32, 8, 8, 4)))
+    graph = lowering.read_int8_model(tflite_bytes)
+    steps = lowering.lower(graph)
+    plan = planner.plan_memory(graph, steps)
+    # Without overlap the depthwise input and the pointwise output alone need 512 + 1,024 bytes.
+    assert 1024 <= plan.arena_size < 1536
+    samples = random_int8_inputs(tflite_bytes, 16)
+    expected = TflmRunner(tflite_bytes).run(samples)
+    assert np.array_equal(HostRunner(tflite_bytes).run(samples), expected)
+    if not cortex_m4.missing_tools():
+        assert np.array_equal(QemuRunner(tflite_bytes).run(samples), expected)
