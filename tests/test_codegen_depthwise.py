@@ -82,7 +82,7 @@ def _check(tflite_bytes, qemu=True):
 
 def _geometry_model():
     # 3x3 stride 1 and 2, SAME and VALID, channel counts 5, 6, 8, 22 (groups of four plus 0-3 more),
-    # a 5x5 filter and depth multipliers 2 and 3 (the plain C path on the Cortex-M4 as well).
+    # 5x5, 5x3 and 2x3 filters and depth multipliers 2 and 3 (the plain C path on the Cortex-M4 as well).
     return _model((9, 7, 3), [
         _depthwise(channels=5),
         _depthwise(strides=2, channels=6),
@@ -90,6 +90,8 @@ def _geometry_model():
         _depthwise(strides=2, padding="valid", channels=22, activation=None),
         _depthwise(channels=22),
         _depthwise(kernel=5, channels=4),
+        _depthwise(kernel=(5, 3), channels=8),  # windows cut to 3x2 and 2x3 taps, other shapes too
+        _depthwise(kernel=(2, 3), strides=2, channels=4),
         _depthwise(multiplier=2, channels=3),
         _depthwise(strides=2, multiplier=3, channels=2),
     ])
@@ -100,7 +102,7 @@ def _geometry_model():
 def test_depthwise_geometry_matches_tflite_micro(per_channel):
     tflite_bytes = _convert(_geometry_model(), per_channel=per_channel)
     steps = _depthwise_steps(tflite_bytes)
-    assert len(steps) == 8
+    assert len(steps) == 10
     # The fast (folded) requantisation is exercised: the generator proves it for these layers.
     assert any(s.params["fast_requantize"] for s in steps)
     assert {s.params["depth_multiplier"] for s in steps} == {1, 2, 3}

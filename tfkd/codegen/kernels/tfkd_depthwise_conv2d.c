@@ -135,11 +135,39 @@ static inline void tfkd_dw_window3x3(const int8_t *in, const int8_t *w, int32_t 
             [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
           : [d] "r"(depth), [d2] "r"(depth2), [xo] "r"(xo), [in_step] "m"(steps[0]), [w_step] "m"(steps[1])
           : "memory");
+  *acc0 = a0; *acc1 = a1; *acc2 = a2; *acc3 = a3;
+}
+
+/* The windows cut by one border of the image, as tfkd_dw_window3x3: three rows of two taps (left or
+ * right border) or two rows of three taps (top or bottom border). */
+static inline void tfkd_dw_window3x2(const int8_t *in, const int8_t *w, int32_t depth, const int32_t *steps,
+                                     uint32_t xo, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  uint32_t xv, xe, wv, we;
+#define TFKD_DW_ROW2_ASM TFKD_DW_TAP_ASM("") TFKD_DW_TAP_ASM(", %[d]")
+  __asm__(TFKD_DW_ROW2_ASM TFKD_DW_NEXT_ROW_ASM TFKD_DW_ROW2_ASM TFKD_DW_NEXT_ROW_ASM TFKD_DW_ROW2_ASM
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [in] "+r"(in), [w] "+r"(w),
+            [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
+          : [d] "r"(depth), [xo] "r"(xo), [in_step] "m"(steps[0]), [w_step] "m"(steps[1])
+          : "memory");
+#undef TFKD_DW_ROW2_ASM
+  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2,
+                                     const int32_t *steps, uint32_t xo, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  uint32_t xv, xe, wv, we;
+  __asm__(TFKD_DW_ROW_ASM TFKD_DW_NEXT_ROW_ASM TFKD_DW_ROW_ASM
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [in] "+r"(in), [w] "+r"(w),
+            [xv] "=&r"(xv), [xe] "=&r"(xe), [wv] "=&r"(wv), [we] "=&r"(we)
+          : [d] "r"(depth), [d2] "r"(depth2), [xo] "r"(xo), [in_step] "m"(steps[0]), [w_step] "m"(steps[1])
+          : "memory");
+  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
 #undef TFKD_DW_ROW_ASM
 #undef TFKD_DW_NEXT_ROW_ASM
 #undef TFKD_DW_TAP_ASM
-  *acc0 = a0; *acc1 = a1; *acc2 = a2; *acc3 = a3;
-}
 
 /* Output pixels [x_begin, x_end) of row out_y, channels from c_begin: any window (borders included). */
 static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
@@ -162,6 +190,7 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
     const int32_t cols = fx_end > fx_start ? fx_end - fx_start : 0;
     const int32_t rows = cols ? fy_end - fy_start : 0;
     const int32_t row_step = p->dilation_height * width * depth;
+    const int32_t steps[2] = {row_step, fw * depth};
     const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * width + x0 + fx_start) * depth;
     const int32_t first_tap = fy_start * fw + fx_start;
     int8_t *out = output + (out_y * p->output_width + out_x) * depth;
@@ -169,7 +198,17 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
       const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
       int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       if (bias) { a0 = bias[c]; a1 = bias[c + 1]; a2 = bias[c + 2]; a3 = bias[c + 3]; }
-      if (cols == 3) {
+      if ((cols == 2 && rows == 3) || (cols == 3 && rows == 2)) {
+        /* A 3x3 window cut by one border: no loop over its rows. */
+        int32_t a[4];
+        a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+        if (cols == 2) {
+          tfkd_dw_window3x2(in_row, w_row, depth, steps, xo, a);
+        } else {
+          tfkd_dw_window2x3(in_row, w_row, depth, 2 * depth, steps, xo, a);
+        }
+        a0 = a[0]; a1 = a[1]; a2 = a[2]; a3 = a[3];
+      } else if (cols == 3) {
         const int32_t depth2 = 2 * depth, w_step = fw * depth;
         for (fy = 0; fy < rows; ++fy) {
           tfkd_dw_row3(in_row, w_row, depth, depth2, xo, &a0, &a1, &a2, &a3);
