@@ -152,10 +152,13 @@ def test_inspect_command(exported, capsys):
     _, out = exported
     assert main(["tfkd", "inspect", str(out / "model_int8.tflite")]) == 0
     text = capsys.readouterr().out
-    for expected in ("flatbuffer bytes", "arena bytes", "parameters", "MACs / inference", "CONV_2D", "int8"):
+    for expected in ("flatbuffer bytes", "arena bytes", "parameters", "MACs / inference", "CONV_2D", "int8",
+                     "tfkd codegen: RAM", "weights: "):
         assert expected in text
     assert main(["tfkd", "inspect", "--json", "--noarena", str(out / "model_int8.tflite")]) == 0
     summary = json.loads(capsys.readouterr().out)
+    weights = summary["codegen"]["weights"]
+    assert weights["stored_bytes"] <= weights["dense_bytes"] and summary["codegen"]["macs"] > 0
     assert summary["ops"] == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED"]
     assert summary["arena_bytes"] is None
 

@@ -37,7 +37,7 @@ def _report(m):
     ])
 
 
-def _weights_line(w):
+def weights_line(w):
     formats = ", ".join(f"{count} {fmt}" for fmt, count in w["formats"].items() if count)
     line = (f"weights: {w['stored_bytes']} bytes stored for {w['dense_bytes']} dense ({w['ratio']}x); "
             f"layers: {formats or 'none'}")
@@ -58,7 +58,7 @@ def main(flag_values, args):
         print(f"ops: {', '.join(dict.fromkeys(summary['ops']))}")
         print(f"expected: RAM {summary['arena_bytes']} bytes of activations (plus stack), flash "
               f"{summary['constant_bytes']} bytes of constants (plus code), {summary['macs']} MACs per inference")
-        print(_weights_line(summary["weights"]))
+        print(weights_line(summary["weights"]))
     if not flag_values.measure:
         return 0
     missing = cortex_m4.missing_tools()
