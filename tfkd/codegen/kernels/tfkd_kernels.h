@@ -5,7 +5,8 @@
  * filter, bias, then requantisation by a fixed-point multiplier and power-of-two shift
  * (rounding doubling high multiply followed by a rounding right shift), the output zero
  * point and the fused activation clamp. Tensors are NHWC with batch 1; weights come as
- * laid out in the .tflite file. Plain C99, no dependency beyond <stdint.h>.
+ * laid out in the .tflite file, except CONV_2D's and FULLY_CONNECTED's, arranged at generation time
+ * (tfkd_paired_index). Plain C99, no dependency beyond <stdint.h>.
  */
 #ifndef TFKD_KERNELS_H_
 #define TFKD_KERNELS_H_
@@ -325,8 +326,9 @@ static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const in
 }
 
 /* acc[0], acc[2] (channels 0 and 1) += paired weights times one int8 input row plus the offset: per group
- * (8 MACs) 1 input and 1 double weight load, 6 unpacks, 4 SMLAD. The assembly (11 registers) saves the
- * C loop's pointer updates and runs two groups a pass; TFKD_NO_INLINE_ASM gives the C. */
+ * (8 MACs) 1 input and 2 weight loads, 6 unpacks, 4 SMLAD. The assembly (11 registers) saves the C loop's
+ * pointer updates and runs two groups a pass; TFKD_NO_INLINE_ASM gives the C. Weights are loaded a word at
+ * a time: LDRD faults on an address that is not a multiple of 4, and the filter array is only int8-aligned. */
 static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t groups, uint32_t xo,
                                        int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[2];
@@ -344,7 +346,8 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
   uint32_t xv, xe, wa, wb, t;
 #define TFKD_GROUP_2X1                                    \
   "ldr %[xv], [%[x]], #4\n\t"                             \
-  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                     \
+  "ldr %[wa], [%[w]], #4\n\t"                             \
+  "ldr %[wb], [%[w]], #4\n\t"                             \
   "sxtab16 %[xe], %[xo], %[xv]\n\t"                       \
   "sxtab16 %[xv], %[xo], %[xv], ror #8\n\t"               \
   "sxtb16 %[t], %[wa]\n\t"                                \
@@ -557,7 +560,8 @@ static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t
 }
 
 /* acc[0], acc[2] (channels 0 and 1) from one widened row (2 words a group) and paired weights: per group
- * (8 MACs) 2 LDRD, 4 unpacks, 4 SMLAD; the assembly (10 registers) runs two groups a pass. */
+ * (8 MACs) 1 LDRD (the scratch is word-aligned), 2 weight loads, 4 unpacks, 4 SMLAD; the assembly (10
+ * registers) runs two groups a pass. */
 static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t groups, int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[2];
   const uint32_t *const end = x + 2 * groups;
@@ -573,7 +577,8 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
   uint32_t p0, p1, wa, wb, t;
 #define TFKD_WIDE_GROUP_2X1                               \
   "ldrd %[p0], %[p1], [%[x]], #8\n\t"                     \
-  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                     \
+  "ldr %[wa], [%[w]], #4\n\t"                             \
+  "ldr %[wb], [%[w]], #4\n\t"                             \
   "sxtb16 %[t], %[wa]\n\t"                                \
   "sxtb16 %[wa], %[wa], ror #8\n\t"                       \
   "smlad %[a0], %[t], %[p0], %[a0]\n\t"                   \
