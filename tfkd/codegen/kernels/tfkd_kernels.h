@@ -655,7 +655,7 @@ static inline void tfkd_matmul(int32_t rows, int32_t row_step, int32_t depth, in
     return;
   }
   {
-    uint32_t wide[4 * groups];
+    uint32_t wide[(rows > 1 ? 4 : 2) * groups]; /* one row (FULLY_CONNECTED's single batch): half */
     for (r = 0; r + 1 < rows; r += 2) {
       tfkd_widen_row(input + r * row_step, depth, input_offset, wide, 4);
       tfkd_widen_row(input + (r + 1) * row_step, depth, input_offset, wide + 2, 4);
