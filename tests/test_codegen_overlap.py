@@ -53,8 +53,7 @@ GEOMETRIES = [
     ("tfkd_conv2d", 7, 6, 4, 4, 3, 1, 1),     # 3x3 SAME
     ("tfkd_conv2d", 9, 9, 3, 8, 3, 2, 1),     # stride 2, deeper output
     ("tfkd_conv2d", 8, 8, 2, 4, 3, 1, 2, 2),  # dilated
-    ("tfkd_depthwise_conv2d", 7, 5, 6, 6, 3, 1, 1),
-    ("tfkd_depthwise_conv2d", 9, 8, 5, 5, 3, 2, 0),
+    ("tfkd_max_pool", 9, 8, 5, 5, 3, 2, 0),
 ]
 
 
