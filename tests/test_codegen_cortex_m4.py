@@ -126,3 +126,18 @@ def test_paired_filter_layout():
             assert arranged[index] == weights.reshape(5, k)[c, i]
             seen[index] = True
     assert not arranged[~seen].any()
+
+
+@pytest.mark.parametrize("optimisation", ["-O0", "-Og", "-Os", "-O3"])
+def test_every_kernel_compiles_warning_free_at_any_optimisation_level(optimisation, tmp_path):
+    # Firmware is often built at -O0 for debugging: the inline assembly must not need the optimiser's
+    # register allocation (at -O0 the DSP paths give way to the plain C ones).
+    import importlib.resources
+    import subprocess
+
+    kernels = importlib.resources.files("tfkd.codegen").joinpath("kernels")
+    flags = [f for f in cortex_m4.CFLAGS if not f.startswith("-O")] + [optimisation]
+    for source in sorted(p for p in kernels.iterdir() if p.name.endswith(".c")):
+        result = subprocess.run([cortex_m4.GCC, *flags, "-I", str(kernels), "-c", str(source), "-o",
+                                 str(tmp_path / (source.name + ".o"))], capture_output=True, text=True)
+        assert result.returncode == 0, f"{source.name} at {optimisation}: {result.stderr}"

@@ -2,7 +2,7 @@
  * The filter is as in the .tflite file: filter[filter_y][filter_x][output channel]. */
 #include "tfkd_kernels.h"
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
 /* Cortex-M4 path (depth multiplier 1, undilated width). Per output pixel, four channels per pass: a
  * tap is one word of input and one of weights, unpacked to 16-bit halves (SXTAB16 adds the input
  * offset on the way) and multiplied with SMLABB/SMLATT into four accumulators: the same int32 sums as
@@ -380,62 +380,8 @@ static void tfkd_dw_interior3x3(const tfkd_conv_params *p, const int8_t *input, 
   }
 }
 
-/* The border columns [0, x_lo) and [x_hi, output_width) of the interior rows [y_begin, y_end) (3x3
- * windows cut by the left or right edge only; fast requantisation): channel groups outside and the
- * pixels of each column inside, as in tfkd_dw_interior3x3, so that a group's requantisation constants
- * are set up once per column rather than once per pixel. */
-static void tfkd_dw_border_columns3x3(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                      int8_t *output, int32_t y_begin, int32_t y_end, int32_t x_lo, int32_t x_hi) {
-  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
-  const int32_t steps[2] = {p->dilation_height * width * depth, 3 * depth};
-  const int32_t y_step = p->stride_height * width * depth, out_step = p->output_width * depth;
-  const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
-  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
-  const int32_t offset_round = 2 * p->output_offset + 1;
-  int32_t plain[4], multiplier_round[8], rs1[4], acc[4];
-  int32_t c, j, x, y, fy, k;
-  for (c = 0; c < groups; c += 4) {
-    for (j = 0; j < 4; ++j) {
-      plain[j] = bias ? bias[c + j] : 0;
-      rs1[j] = ~shift[c + j];
-      multiplier_round[2 * j] = multiplier[c + j];
-      multiplier_round[2 * j + 1] = offset_round << rs1[j];
-    }
-    for (x = 0; x < p->output_width; ++x) {
-      int32_t x0, fx_start, fx_end, cols;
-      const int8_t *in, *w;
-      int8_t *out;
-      if (x == x_lo) x = x_hi; /* skip the interior columns */
-      if (x >= p->output_width) break;
-      x0 = x * p->stride_width - p->pad_width;
-      fx_start = x0 < 0 ? -x0 : 0;
-      fx_end = width - x0 < 3 ? width - x0 : 3;
-      cols = fx_end > fx_start ? fx_end - fx_start : 0;
-      in = input + ((y_begin * p->stride_height - p->pad_height) * width + x0 + fx_start) * depth + c;
-      w = filter + fx_start * depth + c;
-      out = output + (y_begin * p->output_width + x) * depth + c;
-      for (y = y_begin; y < y_end; ++y) {
-        acc[0] = plain[0]; acc[1] = plain[1]; acc[2] = plain[2]; acc[3] = plain[3];
-        if (cols == 2) {
-          tfkd_dw_window3x2(in, w, depth, steps, xo, acc);
-        } else {
-          int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-          for (fy = 0; fy < 3; ++fy) {
-            for (k = 0; k < cols; ++k) {
-              TFKD_DW_TAP(tfkd_read4(in + fy * steps[0] + k * depth), tfkd_read4(w + fy * steps[1] + k * depth));
-            }
-          }
-          acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-        }
-        tfkd_dw_store4(out, acc, multiplier_round, rs1, low4, high4);
-        in += y_step; out += out_step;
-      }
-    }
-  }
-}
-
+/* Rows in order, each finished before the next starts (its pixels in any order): the memory planner
+ * may then place the output over the input's earlier rows (tfkd/codegen/overlap.py). */
 static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                       int8_t *output) {
@@ -446,44 +392,22 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
   const int32_t x_hi_raw = width - fw + pad >= 0 ? (width - fw + pad) / stride + 1 : 0;
   const int32_t x_lo = x_lo_raw < out_w ? x_lo_raw : out_w;
   const int32_t x_hi = x_hi_raw < x_lo ? x_lo : (x_hi_raw < out_w ? x_hi_raw : out_w);
-  int32_t fast = p->fast_requantize, out_y, c, y_lo = -1, y_hi = -1, interior_rows = 0, columns;
+  int32_t fast = p->fast_requantize, out_y, c;
   for (c = 0; c < depth; ++c) fast &= shift[c] >= -21; /* rs <= 21: the folded rounding fits (above) */
   for (out_y = 0; out_y < p->output_height; ++out_y) {
     int32_t fy_start, fy_end;
     tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
                        p->input_height, &fy_start, &fy_end);
-    interior_rows += fy_start == 0 && fy_end == 3;
-  }
-  /* Border columns of the interior rows column by column (constants set up once per group and column)
-   * when there are enough rows to pay for it, otherwise pixel by pixel. */
-  columns = interior_rows >= 3;
-  for (out_y = 0; out_y < p->output_height; ++out_y) {
-    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-    int32_t fy_start, fy_end;
-    tfkd_rows_in_image(in_y_origin, p->dilation_height, p->filter_height, p->input_height, &fy_start, &fy_end);
     if (fast && fw == 3 && p->filter_height == 3 && fy_start == 0 && fy_end == 3 && x_hi > x_lo) {
-      /* Interior rows form one run (the window moves down monotonically); their interior pixels (and,
-       * with `columns`, their border columns) are done below, all rows at once (tfkd_dw_interior3x3,
-       * tfkd_dw_border_columns3x3). Here: the rest, and the channels past the last group of four. */
-      if (y_lo < 0) y_lo = out_y;
-      y_hi = out_y + 1;
-      if (columns) {
-        tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, out_w,
-                       depth & ~3);
-      } else {
-        tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, x_lo, 0);
-        tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_lo, x_hi,
-                       depth & ~3);
-        tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_hi, out_w,
-                       0);
-      }
+      /* The border pixels, the interior's channels past the last group of four, then the interior. */
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, x_lo, 0);
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_lo, x_hi,
+                     depth & ~3);
+      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_hi, out_w, 0);
+      tfkd_dw_interior3x3(p, input, filter, bias, multiplier, shift, output, out_y, out_y + 1, x_lo, x_hi);
     } else {
       tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, out_w, 0);
     }
-  }
-  if (y_lo >= 0) {
-    tfkd_dw_interior3x3(p, input, filter, bias, multiplier, shift, output, y_lo, y_hi, x_lo, x_hi);
-    if (columns) tfkd_dw_border_columns3x3(p, input, filter, bias, multiplier, shift, output, y_lo, y_hi, x_lo, x_hi);
   }
 }
 #undef TFKD_DW_TAP
@@ -493,7 +417,7 @@ void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                            int8_t *output) {
   int32_t out_y, out_x, in_c, m, filter_y, filter_x;
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
   if (p->depth_multiplier == 1 && p->dilation_width == 1) {
     tfkd_depthwise_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
     return;
