@@ -137,7 +137,19 @@ def test_memory_plan_shares_the_arena(cnn_student):
             a, b = graph.tensors[step.args[0][1]].size, graph.tensors[step.output].size
             assert source + a <= target or target + b <= source or (
                 target < source and step.function in ("tfkd_conv2d", "tfkd_depthwise_conv2d", "tfkd_max_pool"))
-    assert plan.place(graph.input_indices[0]) == "input" and plan.place(graph.output_indices[0]) == "output"
+    assert isinstance(plan.place(graph.input_indices[0]), int) and plan.place(graph.output_indices[0]) == "output"
+
+
+def test_input_written_in_its_arena_place_gives_the_same_outputs(cnn_student, tmp_path):
+    tflite_bytes, x_test = cnn_student
+    summary = generate(tflite_bytes, tmp_path, name="net")
+    assert summary["input_in_arena"]
+    assert "int8_t *net_input(void);" in (tmp_path / "net.h").read_text()
+    copied = host.run_host(host.compile_host(tmp_path, name="net"), x_test[:32], summary["output_size"])
+    in_place = host.run_host(host.compile_host(tmp_path, name="net", executable=str(tmp_path / "in_place"),
+                                               input_in_arena=True), x_test[:32], summary["output_size"])
+    assert np.array_equal(in_place, copied)
+    assert np.array_equal(copied, TflmRunner(tflite_bytes).run(x_test[:32]))
 
 
 def test_quantize_multiplier_matches_tflite_rules():

@@ -48,7 +48,8 @@ def compile_model(tflite_bytes, name="model", weights="auto"):
         sources["tfkd_weights.c"] = kernel_source("tfkd_weights.c")
     inp, out = graph.tensors[graph.input_indices[0]], graph.tensors[graph.output_indices[0]]
     if float_boundary:
-        sources[f"{name}_float_io.c"] = float_io.render_source(name, float_boundary, inp.size, out.size)
+        sources[f"{name}_float_io.c"] = float_io.render_source(name, float_boundary, inp.size, out.size,
+                                                               plan.input_offset is not None)
         sources["tfkd_float_io.c"] = kernel_source("tfkd_float_io.c")
     summary = {
         "float_input": bool(float_boundary and float_boundary.input),
@@ -59,6 +60,8 @@ def compile_model(tflite_bytes, name="model", weights="auto"):
         "ops": [step.kind for step in steps],
         "macs": int(macs),
         "arena_bytes": int(plan.arena_size),
+        # The arena holds the input (<name>_input()): the caller needs no input buffer of its own.
+        "input_in_arena": plan.input_offset is not None,
         "input_size": inp.size,
         "output_size": out.size,
         "input_shape": list(inp.shape),

@@ -28,15 +28,18 @@ def c_sources(source_dir):
     return sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir) if f.endswith(".c"))
 
 
-def compile_host(source_dir, name="model", executable=None, compiler=None, float_input=False, float_output=False):
+def compile_host(source_dir, name="model", executable=None, compiler=None, float_input=False, float_output=False,
+                 input_in_arena=False):
     """Builds the generated code in ``source_dir`` with the stdin/stdout harness; returns the executable path.
 
-    With ``float_input`` or ``float_output`` the harness calls ``<name>_invoke_float`` of a float-I/O model."""
+    With ``float_input`` or ``float_output`` the harness calls ``<name>_invoke_float`` of a float-I/O model;
+    with ``input_in_arena`` it reads each input into ``<name>_input()`` and passes that pointer."""
     compiler = compiler or os.environ.get("CC", "gcc")
     if shutil.which(compiler) is None:
         raise OSError(f"host C compiler {compiler!r} was not found on PATH")
     executable = executable or os.path.join(source_dir, f"{name}_host")
-    command = [compiler, *HOST_CFLAGS, *model_macros(name, float_input, float_output), "-I", source_dir,
+    in_arena = [f"-DTFKD_INPUT_IN_ARENA={name}_input"] if input_in_arena else []
+    command = [compiler, *HOST_CFLAGS, *model_macros(name, float_input, float_output), *in_arena, "-I", source_dir,
                harness_path("host_main.c"), *c_sources(source_dir), "-o", executable]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:

@@ -1,7 +1,9 @@
 """Static memory plan: where every activation tensor lives, fixed at export time.
 
-The graph input is read in place from the caller's ``input`` pointer and the graph output is
-written straight into the caller's ``output`` pointer. Every other activation gets an offset
+The graph output is written straight into the caller's ``output`` pointer. The graph input lives in
+the arena like any activation, from before the first step to its last reader: the caller writes it
+there (``<name>_input()``) or ``<name>_invoke`` copies it in, and its bytes serve later tensors once it
+is read. (A model of RESHAPEs only reads its input from the caller's pointer.) Every other activation gets an offset
 in one static arena; tensors whose lifetimes (first write to last read, counted in steps)
 do not overlap may share bytes. RESHAPE outputs are aliases of their input and extend its
 lifetime instead of taking memory. Placement is greedy, largest tensor first, at the lowest
@@ -38,6 +40,11 @@ class MemoryPlan:
 
     def place(self, tensor_index):
         return self.places[tensor_index]
+
+    @property
+    def input_offset(self):
+        """Arena offset of the graph input, or None when it is read from the caller's pointer."""
+        return self.places.get("graph_input")
 
     def scratch(self, step_index):
         """Arena offset of the scratch of step ``step_index``, or None when it has none."""
@@ -121,9 +128,14 @@ def plan_memory(graph, steps, scratch=None):
     if graph.output_indices[0] not in root:
         raise ModelError(f"model output {graph.tensors[graph.output_indices[0]].name!r} is written by no operator")
     output_root = root[graph.output_indices[0]]
-    places = {graph.input_indices[0]: "input"}
-    if output_root != graph.input_indices[0]:
+    input_root = graph.input_indices[0]
+    places = {}
+    if output_root == input_root:
+        places[input_root] = "input"
+    else:
         places[output_root] = "output"
+        if input_root in last:
+            first[input_root] = 0
     leads = _in_place_leads(graph, steps, root, first, last)
     sizes = {t: _align(graph.tensors[t].size) for t in first}
     for i, nbytes in (scratch or {}).items():
@@ -143,5 +155,7 @@ def plan_memory(graph, steps, scratch=None):
         places[t] = offset - base
     for alias, target in root.items():
         places[alias] = places[target]
+    if isinstance(places.get(input_root), int):
+        places["graph_input"] = places[input_root]
     arena_size = _extent(placed)
     return MemoryPlan(arena_size, places, copy_input_to_output=output_root == graph.input_indices[0])

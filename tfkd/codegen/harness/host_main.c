@@ -16,7 +16,12 @@
 #endif
 
 int main(void) {
+#ifdef TFKD_INPUT_IN_ARENA
+  /* -DTFKD_INPUT_IN_ARENA=model_input: the input read straight into its place in the model's arena. */
+  TFKD_INPUT_T *input = TFKD_INPUT_IN_ARENA();
+#else
   static TFKD_INPUT_T input[TFKD_INPUT_SIZE];
+#endif
   static TFKD_OUTPUT_T output[TFKD_OUTPUT_SIZE];
   while (fread(input, sizeof input[0], TFKD_INPUT_SIZE, stdin) == TFKD_INPUT_SIZE) {
     if (TFKD_INVOKE(input, output) != 0) return 1;
