@@ -176,7 +176,9 @@ def run_codegen(tflite_bytes, samples, work):
     # with the input buffer the caller also needs (the harness reads the inputs from flash).
     static_ram -= _static_symbol_size(elf, "line") + _static_symbol_size(elf, "output")
     arena = summary["arena_bytes"]
-    buffers = arena + summary["input_size"] + summary["output_size"]
+    # The caller's buffers: the output, and the input unless it has its place in the arena (<name>_input()).
+    io_bytes = summary["output_size"] + (0 if summary["input_in_arena"] else summary["input_size"])
+    buffers = arena + io_bytes
     return {
         "outputs": run["outputs"],
         "instructions_per_inference": run["instructions_per_inference"],
@@ -184,7 +186,7 @@ def run_codegen(tflite_bytes, samples, work):
         "ram_bytes": buffers + static_ram - arena + run["stack_bytes"],
         "arena_bytes": buffers,
         "activation_arena_bytes": arena,
-        "io_buffer_bytes": summary["input_size"] + summary["output_size"],
+        "io_buffer_bytes": io_bytes,
         "static_bytes": static_ram - arena,
         "stack_bytes": run["stack_bytes"],
     }
