@@ -149,3 +149,22 @@ def test_command_survives_every_mutant(command, mutants, tmp_path):
             lines = r["stderr"].strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith(f"tfkd {command}: error: "), r["stderr"]
     assert any(r["rc"] == 2 for r in finished)
+
+
+def test_zero_point_outside_its_type_is_a_model_error():
+    import flatbuffers
+
+    from tfkd.model import ModelError, read_model
+    from tfkd.model.schema import schema
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((4,))
+    tflite_bytes = tfkd.export.to_tflite(tf_keras.Model(inputs, tf_keras.layers.Dense(2)(inputs)),
+                                         np.random.default_rng(0).uniform(size=(8, 4)))
+    model = schema.ModelT.InitFromPackedBuf(tflite_bytes, 0)
+    graph = model.subgraphs[0]
+    graph.tensors[graph.outputs[0]].quantization.zeroPoint = [792633534417207423]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    with pytest.raises(ModelError, match=r"\(int8\) has zero point 792633534417207423; expected values in \[-128, 127\]"):
+        read_model(bytes(builder.Output()))

@@ -221,6 +221,10 @@ def check_flatbuffer(tflite_bytes):
     return data
 
 
+# A zero point is a value of the tensor's own type.
+_ZERO_POINT_LIMITS = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
 def _tensor(index, t, buffers, size):
     where = f"tensor #{index}"
     dtype = TYPE_NAMES.get(t.type)
@@ -238,6 +242,10 @@ def _tensor(index, t, buffers, size):
     if len(zero_points) not in (0, len(scales)) or not np.all(np.isfinite(scales)):
         raise ModelError(f"{where} has {len(scales)} scales and {len(zero_points)} zero points; "
                          "expected finite scales and one zero point per scale")
+    low, high = _ZERO_POINT_LIMITS.get(dtype, (None, None))
+    outside = zero_points[(zero_points < low) | (zero_points > high)] if low is not None else ()
+    if len(outside):
+        raise ModelError(f"{where} ({dtype}) has zero point {int(outside[0])}; expected values in [{low}, {high}]")
     if len(scales) > 1 and not (0 <= axis < len(shape) and shape[axis] == len(scales)):
         raise ModelError(f"{where} of shape {shape} has {len(scales)} scales along axis {axis}; "
                          "expected one per entry of that axis")
