@@ -79,7 +79,7 @@ def conv_like(graph, op, depthwise):
         op, "tfkd_depthwise_conv2d" if depthwise else "tfkd_conv2d", "tfkd_conv_params", params,
         [("tensor", inp.index),
          ("tensor", filt.index) if depthwise else ("array", "int8_t", paired_filter(filt.data), "filter"), bias,
-         ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+         ("array", "int32_t", multipliers, "multiplier"), ("array", "int8_t", shifts, "shift")],
         out.index, macs=out.shape[1] * out.shape[2] * out_depth * taps,
     )
 
@@ -115,7 +115,7 @@ def fully_connected(graph, op):
     return Step(
         op, "tfkd_fully_connected", "tfkd_fully_connected_params", params,
         [("tensor", inp.index), ("array", "int8_t", paired_filter(filt.data), "filter"), bias,
-         ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+         ("array", "int32_t", multipliers, "multiplier"), ("array", "int8_t", shifts, "shift")],
         out.index, macs=batches * output_depth * accum_depth,
     )
 
@@ -182,5 +182,5 @@ def transpose_conv(graph, op):
     )
     return Step(op, "tfkd_transpose_conv", "tfkd_conv_params", params,
                 [("tensor", inp.index), ("tensor", filt.index), bias,
-                 ("array", "int32_t", multipliers, "multiplier"), ("array", "int32_t", shifts, "shift")],
+                 ("array", "int32_t", multipliers, "multiplier"), ("array", "int8_t", shifts, "shift")],
                 out.index, macs=inp.shape[1] * inp.shape[2] * in_depth * filter_h * filter_w * out_depth)

@@ -8,7 +8,7 @@
  * depth is a multiple of 4, one contiguous run of whole groups of the pair's weights; SMLAD sums them. The
  * sums are the plain C path's, term for term, so the outputs are the same. */
 static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                             int8_t *output) {
   const int32_t depth = p->input_depth, out_depth = p->output_depth;
   const int32_t k4 = p->filter_height * p->filter_width * depth; /* a multiple of 4 already */
@@ -83,7 +83,7 @@ static void tfkd_widen_patch(const tfkd_conv_params *p, const int8_t *input, int
  * two output pixels' patches widened into one scratch (im2col straight to int16, 16 bytes a group), then
  * every output channel pair from it as in tfkd_matmul. */
 static void tfkd_conv2d_wide(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                             const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                              int8_t *output) {
   const int32_t groups = p->filter_height * p->filter_width * p->input_depth / 4;
   const int32_t pixels = p->output_height * p->output_width;
@@ -153,7 +153,7 @@ static void tfkd_copy_patch(const tfkd_conv_params *p, const int8_t *input, int3
  * TFKD_IM2COL_MAX values: each output pixel's patch copied into a buffer (im2col), two pixels at a time, so
  * that the patch is one run of whole groups, then the paired matrix product. */
 static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                               const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                                int8_t *output) {
   const int32_t k4 = (p->filter_height * p->filter_width * p->input_depth + 3) & ~3;
   const int32_t pixels = p->output_height * p->output_width;
@@ -179,7 +179,7 @@ static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, c
 #endif
 
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                 const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                  int8_t *output) {
   const int32_t k4 = (p->filter_height * p->filter_width * p->input_depth + 3) & ~3;
   int32_t out_y, out_x, out_c, filter_y, filter_x, in_c;

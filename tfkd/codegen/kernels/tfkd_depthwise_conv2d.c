@@ -171,7 +171,7 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 
 /* Output pixels [x_begin, x_end) of row out_y, channels from c_begin: any window (borders included). */
 static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                           const int32_t *multiplier, const int32_t *shift, int8_t *output, int32_t fast,
+                           const int32_t *multiplier, const int8_t *shift, int8_t *output, int32_t fast,
                            int32_t out_y, int32_t fy_start, int32_t fy_end, int32_t x_begin, int32_t x_end,
                            int32_t c_begin) {
   const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
@@ -326,7 +326,7 @@ static inline void tfkd_dw_store4(int8_t *out, const int32_t *a, const int32_t *
  * requantisation constants (tfkd_dw_requant2's, kept on the stack and read back in pairs); then the
  * pixels two at a time, and a last odd one through tfkd_dw_window3x3. */
 static void tfkd_dw_interior3x3(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                                 int8_t *output, int32_t y_begin, int32_t y_end, int32_t x_begin, int32_t x_end) {
   const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
   const int32_t row_step = p->dilation_height * width * depth, pixel_step = p->stride_width * depth;
@@ -383,7 +383,7 @@ static void tfkd_dw_interior3x3(const tfkd_conv_params *p, const int8_t *input, 
 /* Rows in order, each finished before the next starts (its pixels in any order): the memory planner
  * may then place the output over the input's earlier rows (tfkd/codegen/overlap.py). */
 static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                      const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                                       int8_t *output) {
   const int32_t depth = p->input_depth, width = p->input_width, fw = p->filter_width;
   const int32_t stride = p->stride_width, pad = p->pad_width, out_w = p->output_width;
@@ -414,7 +414,7 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
 #endif
 
 void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                            int8_t *output) {
   int32_t out_y, out_x, in_c, m, filter_y, filter_x;
 #if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)

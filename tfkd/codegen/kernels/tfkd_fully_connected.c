@@ -4,7 +4,7 @@
 
 void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output) {
+                          const int8_t *shift, int8_t *output) {
   const int32_t k4 = (p->accum_depth + 3) & ~3;
   int32_t b, out_c, d;
 #if defined(__ARM_FEATURE_DSP)

@@ -388,7 +388,7 @@ typedef struct {
  * loads of multiplier, shift and output stage, and the branch on the requantisation's form is taken once
  * per block (the fast form: one add of the sign bit, no branch on the shift's sign). */
 static inline __attribute__((always_inline)) void tfkd_store_block(
-    const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int32_t c,
+    const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int8_t *shift, int32_t c,
     int32_t second, int32_t pair, int8_t *out, int32_t row_step) {
   /* Locals: the int8 stores below may alias *o as far as the compiler knows. */
   const int32_t offset = o->offset, low = o->low, high = o->high;
@@ -417,7 +417,7 @@ static inline __attribute__((always_inline)) void tfkd_store_block(
  * weights, bias, multipliers and shifts instead of indexing them. */
 static inline __attribute__((always_inline)) void tfkd_matmul_rows(
     const int8_t *row, int32_t row_step, int32_t pair, int32_t depth, int32_t out_depth, const int8_t *w,
-    const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+    const int32_t *bias, const int32_t *multiplier, const int8_t *shift, int32_t input_offset,
     const tfkd_output_stage *o, int8_t *out) {
   const int32_t groups = depth >> 2, tail = depth & 3, block = 2 * ((depth + 3) & ~3);
   const uint32_t xo = tfkd_offset_pair(input_offset);
@@ -447,13 +447,13 @@ static inline __attribute__((always_inline)) void tfkd_matmul_rows(
 
 static __attribute__((noinline, unused)) void tfkd_matmul_rows2(
     const int8_t *row, int32_t row_step, int32_t depth, int32_t out_depth, const int8_t *w, const int32_t *bias,
-    const int32_t *multiplier, const int32_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
+    const int32_t *multiplier, const int8_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
   tfkd_matmul_rows(row, row_step, 1, depth, out_depth, w, bias, multiplier, shift, input_offset, o, out);
 }
 
 static __attribute__((noinline, unused)) void tfkd_matmul_rows1(
     const int8_t *row, int32_t depth, int32_t out_depth, const int8_t *w, const int32_t *bias,
-    const int32_t *multiplier, const int32_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
+    const int32_t *multiplier, const int8_t *shift, int32_t input_offset, const tfkd_output_stage *o, int8_t *out) {
   tfkd_matmul_rows(row, 0, 0, depth, out_depth, w, bias, multiplier, shift, input_offset, o, out);
 }
 
@@ -464,7 +464,7 @@ static __attribute__((noinline, unused)) void tfkd_matmul_rows1(
  * of 4 the last 1-3 values are summed one by one: reading a whole group there could go past the input. */
 static inline void tfkd_matmul_paired(int32_t rows, int32_t row_step, int32_t depth, int32_t out_depth,
                                       const int8_t *input, const int8_t *filter, const int32_t *bias,
-                                      const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+                                      const int32_t *multiplier, const int8_t *shift, int32_t input_offset,
                                       const tfkd_output_stage *o, int8_t *output) {
   int32_t r;
   for (r = 0; r + 1 < rows; r += 2) {
@@ -609,7 +609,7 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
 /* Every output channel of one or two (pair) widened rows; not inlined, as tfkd_matmul_rows2. */
 static inline __attribute__((always_inline)) void tfkd_matmul_wide_rows(
     const uint32_t *wide, int32_t pair, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
-    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+    const int32_t *multiplier, const int8_t *shift, const tfkd_output_stage *o, int8_t *out) {
   int32_t c;
   for (c = 0; c < out_depth; c += 2, w += 8 * groups) {
     const int32_t second = c + 1 < out_depth;
@@ -631,13 +631,13 @@ static inline __attribute__((always_inline)) void tfkd_matmul_wide_rows(
 
 static __attribute__((noinline, unused)) void tfkd_matmul_wide_rows2(
     const uint32_t *wide, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
-    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+    const int32_t *multiplier, const int8_t *shift, const tfkd_output_stage *o, int8_t *out) {
   tfkd_matmul_wide_rows(wide, 1, groups, out_depth, w, bias, multiplier, shift, o, out);
 }
 
 static __attribute__((noinline, unused)) void tfkd_matmul_wide_rows1(
     const uint32_t *wide, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
-    const int32_t *multiplier, const int32_t *shift, const tfkd_output_stage *o, int8_t *out) {
+    const int32_t *multiplier, const int8_t *shift, const tfkd_output_stage *o, int8_t *out) {
   tfkd_matmul_wide_rows(wide, 0, groups, out_depth, w, bias, multiplier, shift, o, out);
 }
 
@@ -645,7 +645,7 @@ static __attribute__((noinline, unused)) void tfkd_matmul_wide_rows1(
  * beyond, to bound the stack). The sums are the same products, so the outputs are the same. */
 static inline void tfkd_matmul(int32_t rows, int32_t row_step, int32_t depth, int32_t out_depth,
                                const int8_t *input, const int8_t *filter, const int32_t *bias,
-                               const int32_t *multiplier, const int32_t *shift, int32_t input_offset,
+                               const int32_t *multiplier, const int8_t *shift, int32_t input_offset,
                                const tfkd_output_stage *o, int8_t *output) {
   const int32_t groups = (depth + 3) >> 2;
   int32_t r;
@@ -672,24 +672,24 @@ static inline void tfkd_matmul(int32_t rows, int32_t row_step, int32_t depth, in
 /* filter: [output_depth][filter_height][filter_width][input_depth] in the paired layout (tfkd_paired_index,
  * k = filter_height * filter_width * input_depth); bias may be NULL. */
 void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                 const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                  int8_t *output);
 
 /* filter: [1][filter_height][filter_width][output_depth]; bias may be NULL. */
 void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                            int8_t *output);
 
 /* TRANSPOSE_CONV: filter [output_depth][filter_height][filter_width][input_depth]; bias may be NULL. */
 void tfkd_transpose_conv(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                         const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                          int8_t *output);
 
 /* filter: [output_depth][accum_depth] in the paired layout (tfkd_paired_index, k = accum_depth); one
  * multiplier and shift per output; bias may be NULL. */
 void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output);
+                          const int8_t *shift, int8_t *output);
 
 void tfkd_max_pool(const tfkd_pool_params *p, const int8_t *input, int8_t *output);
 void tfkd_average_pool(const tfkd_pool_params *p, const int8_t *input, int8_t *output);

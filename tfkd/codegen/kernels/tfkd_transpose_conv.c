@@ -5,7 +5,7 @@
 #include "tfkd_kernels.h"
 
 void tfkd_transpose_conv(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                         const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                          int8_t *output) {
   int32_t out_y, out_x, out_c, fy, fx, in_c;
   for (out_y = 0; out_y < p->output_height; ++out_y) {
