@@ -40,14 +40,41 @@ def _first_clobbered(step, lead):
     pixels = p["output_height"] * p["output_width"]
     reads = [_bytes_read(p, q) for q in range(pixels)]
     for q in range(pixels):
-        if step.function == "tfkd_depthwise_conv2d":  # its DSP path finishes rows in order, pixels in any order
-            earliest = q - q % p["output_width"]
-        else:
-            earliest = max(q - (overlap.PIXELS_IN_FLIGHT - 1), 0)
+        earliest = max(q - (overlap.PIXELS_IN_FLIGHT - 1), 0)
         pending = set().union(*reads[earliest:])
         written = range(q * p["output_depth"] - lead, (q + 1) * p["output_depth"] - lead)
         if pending.intersection(written):
             return q
+    return None
+
+
+def _depthwise_steps(p, channel_groups):
+    """DEPTHWISE_CONV_2D's steps in the order its kernel takes them, each (input bytes read, output bytes
+    written, the reads all done before the writes). ``channel_groups``: the Cortex-M4 path's order (channel
+    groups of four outside, pixels in row-major order inside, then the channels past the last group pixel by
+    pixel); otherwise the plain path's (pixels outside, every channel of a pixel inside)."""
+    depth, multiplier = p["input_depth"], p["depth_multiplier"]
+    pixels = range(p["output_height"] * p["output_width"])
+    taps = [sorted({b // depth for b in _bytes_read(p, q)}) for q in pixels]
+
+    def step(q, channels):
+        return ({t * depth + c for t in taps[q] for c in channels},
+                {q * p["output_depth"] + c * multiplier + m for c in channels for m in range(multiplier)})
+
+    groups = depth - depth % 4 if channel_groups else 0
+    return ([step(q, range(c, c + 4)) for c in range(0, groups, 4) for q in pixels] +
+            [step(q, [c]) for q in pixels for c in range(groups, depth)])
+
+
+def _first_clobbering_step(steps, lead):
+    """The first of ``steps`` (from :func:`_depthwise_steps`) that, with the output ``lead`` bytes below the
+    input, writes over an input byte that it or a later step still reads, or None."""
+    last_read = {}
+    for i, (reads, _) in enumerate(steps):
+        last_read.update(dict.fromkeys(reads, i))
+    for i, (_, writes) in enumerate(steps):
+        if any(last_read.get(b - lead, -1) > i for b in writes):
+            return i
     return None
 
 
@@ -58,9 +85,6 @@ GEOMETRIES = [
     ("tfkd_conv2d", 9, 9, 3, 8, 3, 2, 1),     # stride 2, deeper output
     ("tfkd_conv2d", 8, 8, 2, 4, 3, 1, 2, 2),  # dilated
     ("tfkd_max_pool", 9, 8, 5, 5, 3, 2, 0),
-    ("tfkd_depthwise_conv2d", 7, 5, 6, 6, 3, 1, 1),
-    ("tfkd_depthwise_conv2d", 9, 8, 5, 5, 3, 2, 0),
-    ("tfkd_depthwise_conv2d", 6, 12, 8, 8, 3, 1, 1),
 ]
 
 
@@ -70,6 +94,49 @@ def test_windowed_lead_never_overwrites_a_byte_still_to_be_read(geometry):
     lead = overlap.output_lead(step, 0)
     assert lead is not None and lead >= 0
     assert _first_clobbered(step, lead) is None
+
+
+DEPTHWISE = [  # height, width, depth, depth multiplier, filter size, stride, padding, dilation
+    (7, 5, 6, 1, 3, 1, 1, 1),
+    (9, 8, 5, 1, 3, 2, 0, 1),
+    (6, 12, 8, 1, 3, 1, 1, 1),
+    (6, 5, 22, 1, 3, 1, 1, 1),   # five groups of four and two channels more
+    (8, 7, 4, 1, 3, 2, 1, 1),
+    (5, 6, 8, 1, 5, 1, 2, 1),
+    (8, 8, 4, 1, 3, 1, 2, 2),
+    (6, 5, 3, 2, 3, 1, 1, 1),    # depth multiplier 2: the plain path only
+    (7, 6, 2, 3, 3, 2, 1, 1),
+]
+
+
+@pytest.mark.parametrize("geometry", DEPTHWISE, ids=["x".join(map(str, g)) for g in DEPTHWISE])
+def test_depthwise_lead_never_overwrites_a_byte_still_to_be_read(geometry):
+    height, width, depth, multiplier, filter_size, stride, pad, dilation = geometry
+    step = _conv_step("tfkd_depthwise_conv2d", height, width, depth, depth * multiplier, filter_size, stride, pad,
+                      dilation)
+    step.params["depth_multiplier"] = multiplier
+    lead = overlap.output_lead(step, 0)
+    assert lead is not None and lead >= 0
+    plain = _depthwise_steps(step.params, channel_groups=False)
+    # The plain path (and the Cortex-M4 path when the output is not whole pixels below its input): pixel by
+    # pixel, safe at the lead and at any offset below it that the planner may choose (whole words).
+    for below in range(-(-lead // 4) * 4, lead + 3 * depth * multiplier + 1, 4):
+        assert _first_clobbering_step(plain, below) is None, below
+    if multiplier == 1:
+        # Whole pixels (and whole words) below: the Cortex-M4 path's channel groups cannot clobber.
+        assert lead % depth == 0 and lead % 4 == 0
+        groups = _depthwise_steps(step.params, channel_groups=True)
+        for pixels in range(lead // depth, lead // depth + 4):
+            assert _first_clobbering_step(groups, pixels * depth) is None, pixels
+
+
+def test_depthwise_channel_groups_need_whole_pixels():
+    # Why the Cortex-M4 path checks the placement: 4 bytes more than the lead puts the first group's writes
+    # over the last group's inputs of an earlier pixel, which that group has still to read.
+    step = _conv_step("tfkd_depthwise_conv2d", 6, 12, 8, 8, 3, 1, 1)
+    step.params["depth_multiplier"] = 1
+    lead = overlap.output_lead(step, 0)
+    assert _first_clobbering_step(_depthwise_steps(step.params, channel_groups=True), lead + 4) is not None
 
 
 def test_windowed_lead_is_what_an_expanding_pointwise_layer_needs():

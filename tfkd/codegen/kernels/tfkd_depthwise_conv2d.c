@@ -2,6 +2,42 @@
  * The filter is as in the .tflite file: filter[filter_y][filter_x][output channel]. */
 #include "tfkd_kernels.h"
 
+/* The reference, pixel by pixel, for the input channels from c_begin (with their depth_multiplier output
+ * channels each). */
+static void tfkd_dw_plain(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          const int32_t *multiplier, const int8_t *shift, int8_t *output, int32_t c_begin) {
+  int32_t out_y, out_x, in_c, m, filter_y, filter_x;
+  for (out_y = 0; out_y < p->output_height; ++out_y) {
+    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+    for (out_x = 0; out_x < p->output_width; ++out_x) {
+      const int32_t in_x_origin = out_x * p->stride_width - p->pad_width;
+      for (in_c = c_begin; in_c < p->input_depth; ++in_c) {
+        for (m = 0; m < p->depth_multiplier; ++m) {
+          /* Each input channel feeds depth_multiplier consecutive output channels. */
+          const int32_t out_c = in_c * p->depth_multiplier + m;
+          int32_t acc = 0;
+          for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
+            const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
+            if (in_y < 0 || in_y >= p->input_height) continue;
+            for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
+              const int32_t in_x = in_x_origin + p->dilation_width * filter_x;
+              int32_t in_value, w;
+              if (in_x < 0 || in_x >= p->input_width) continue;
+              in_value = input[(in_y * p->input_width + in_x) * p->input_depth + in_c];
+              w = filter[(filter_y * p->filter_width + filter_x) * p->output_depth + out_c];
+              acc += w * (in_value + p->input_offset);
+            }
+          }
+          if (bias) acc += bias[out_c];
+          acc = tfkd_requantize(acc, multiplier[out_c], shift[out_c]) + p->output_offset;
+          output[(out_y * p->output_width + out_x) * p->output_depth + out_c] =
+              tfkd_clamp(acc, p->activation_min, p->activation_max);
+        }
+      }
+    }
+  }
+}
+
 #if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
 /* Cortex-M4 path (depth multiplier 1, undilated width). Per output pixel, four channels per pass: a
  * tap is one word of input and one of weights, unpacked to 16-bit halves (SXTAB16 adds the input
@@ -169,19 +205,71 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 #undef TFKD_DW_NEXT_ROW_ASM
 #undef TFKD_DW_TAP_ASM
 
-/* Output pixels [x_begin, x_end) of row out_y, channels from c_begin: any window (borders included). */
-static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                           const int32_t *multiplier, const int8_t *shift, int8_t *output, int32_t fast,
-                           int32_t out_y, int32_t fy_start, int32_t fy_end, int32_t x_begin, int32_t x_end,
-                           int32_t c_begin) {
-  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
-  const int32_t fw = p->filter_width;
-  const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
-  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
+/* What the pixels of one channel group of four share, set up once per group and layer: the table of
+ * tfkd_dw_pair3x3 with its starting sums (only for 3x3 filters with the fast requantisation), the bias,
+ * and the requantisation constants: tfkd_dw_requant2's (multiplier, rounding addend, right shift less
+ * one) with the fast requantisation, otherwise the multiplier and the shift. */
+typedef struct {
+  int32_t table[36];
+  int32_t start[4], bias[4], multiplier_round[8], rs1[4];
+  uint32_t xo, low4, high4;
+  int32_t fast;
+} tfkd_dw_group;
+
+static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const int32_t *bias,
+                          const int32_t *multiplier, const int8_t *shift, int32_t c, int32_t fast, int32_t pairs,
+                          tfkd_dw_group *g) {
+  const int32_t depth = p->input_depth;
   const int32_t offset_round = 2 * p->output_offset + 1;
-  const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-  int32_t out_x, c, fy, k;
+  uint32_t sum_even = 0, sum_odd = 0; /* per-channel weight sums, (c0, c2) and (c1, c3), int16 lanes */
+  int32_t j, k;
+  g->xo = tfkd_offset_pair(p->input_offset);
+  g->low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
+  g->high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
+  g->fast = fast;
+  for (k = 0; pairs && k < 9; ++k) {
+    const uint32_t wv = tfkd_read4(filter + k * depth + c);
+    const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
+    g->table[4 * k] = (k / 3) * p->dilation_height * p->input_width * depth + (k % 3) * depth;
+    g->table[4 * k + 1] = g->table[4 * k] + p->stride_width * depth;
+    g->table[4 * k + 2] = (int32_t)we;
+    g->table[4 * k + 3] = (int32_t)wd;
+    /* Lane-wise sums of at most nine int8 values stay within int16: no carry between lanes. */
+    sum_even = (((sum_even & 0xFFFFu) + (we & 0xFFFFu)) & 0xFFFFu) | ((sum_even >> 16) + (we >> 16)) << 16;
+    sum_odd = (((sum_odd & 0xFFFFu) + (wd & 0xFFFFu)) & 0xFFFFu) | ((sum_odd >> 16) + (wd >> 16)) << 16;
+  }
+  for (j = 0; j < 4; ++j) {
+    const uint32_t sums = (j & 1) ? sum_odd : sum_even;
+    g->bias[j] = bias ? bias[c + j] : 0;
+    g->start[j] = g->bias[j] + p->input_offset * (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu);
+    g->rs1[j] = fast ? ~shift[c + j] : shift[c + j];
+    g->multiplier_round[2 * j] = multiplier[c + j];
+    g->multiplier_round[2 * j + 1] = offset_round << (fast ? g->rs1[j] : 0);
+  }
+}
+
+/* Four channels through the fast requantisation (tfkd_dw_requant2, then SSAT), packed, clamped and
+ * stored as one word. */
+static inline void tfkd_dw_store4(const tfkd_dw_group *g, int8_t *out, const int32_t *a) {
+  const int32_t *m = g->multiplier_round, *rs1 = g->rs1;
+  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0], m[0], m[1], rs1[0]));
+  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1], m[2], m[3], rs1[1]));
+  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2], m[4], m[5], rs1[2]));
+  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3], m[6], m[7], rs1[3]));
+  /* Saturating to int8 first changes nothing: the activation range lies within int8. */
+  *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), g->low4, g->high4);
+}
+
+/* Output pixels [x_begin, x_end) of row out_y, channels c..c + 3: any window (borders included). */
+static void tfkd_dw_pixels(const tfkd_conv_params *p, const tfkd_dw_group *g, const int8_t *input,
+                           const int8_t *filter, int8_t *output, int32_t c, int32_t out_y, int32_t fy_start,
+                           int32_t fy_end, int32_t x_begin, int32_t x_end) {
+  const int32_t depth = p->input_depth, width = p->input_width, fw = p->filter_width;
+  const int32_t row_step = p->dilation_height * width * depth;
+  const int32_t steps[2] = {row_step, fw * depth};
+  const int32_t in_y = out_y * p->stride_height - p->pad_height + p->dilation_height * fy_start;
+  const uint32_t xo = g->xo;
+  int32_t out_x, fy, k;
   for (out_x = x_begin; out_x < x_end; ++out_x) {
     /* The filter columns [fx_start, fx_end) inside the input. */
     const int32_t x0 = out_x * p->stride_width - p->pad_width;
@@ -189,70 +277,38 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
     const int32_t fx_end = width - x0 < fw ? width - x0 : fw;
     const int32_t cols = fx_end > fx_start ? fx_end - fx_start : 0;
     const int32_t rows = cols ? fy_end - fy_start : 0;
-    const int32_t row_step = p->dilation_height * width * depth;
-    const int32_t steps[2] = {row_step, fw * depth};
-    const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * width + x0 + fx_start) * depth;
-    const int32_t first_tap = fy_start * fw + fx_start;
-    int8_t *out = output + (out_y * p->output_width + out_x) * depth;
-    for (c = c_begin; c < groups; c += 4) {
-      const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
-      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      if (bias) { a0 = bias[c]; a1 = bias[c + 1]; a2 = bias[c + 2]; a3 = bias[c + 3]; }
-      if ((cols == 2 && rows == 3) || (cols == 3 && rows == 2)) {
-        /* A 3x3 window cut by one border: no loop over its rows. */
-        int32_t a[4];
-        a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
-        if (cols == 2) {
-          tfkd_dw_window3x2(in_row, w_row, depth, steps, xo, a);
-        } else {
-          tfkd_dw_window2x3(in_row, w_row, depth, 2 * depth, steps, xo, a);
-        }
-        a0 = a[0]; a1 = a[1]; a2 = a[2]; a3 = a[3];
-      } else if (cols == 3) {
-        const int32_t depth2 = 2 * depth, w_step = fw * depth;
-        for (fy = 0; fy < rows; ++fy) {
-          tfkd_dw_row3(in_row, w_row, depth, depth2, xo, &a0, &a1, &a2, &a3);
-          in_row += row_step; w_row += w_step;
-        }
-      } else if (cols == 2) {
-        for (fy = 0; fy < rows; ++fy) {
-          tfkd_dw_row2(in_row, w_row, depth, xo, &a0, &a1, &a2, &a3);
-          in_row += row_step; w_row += fw * depth;
-        }
-      } else {
-        for (fy = 0; fy < rows; ++fy) {
-          const int8_t *in = in_row, *w = w_row;
-          for (k = 0; k < cols; ++k) {
-            TFKD_DW_TAP(tfkd_read4(in), tfkd_read4(w));
-            in += depth; w += depth;
-          }
-          in_row += row_step; w_row += fw * depth;
-        }
-      }
-      if (fast) {
-        const int32_t r0 = ~shift[c], r1 = ~shift[c + 1], r2 = ~shift[c + 2], r3 = ~shift[c + 3];
-        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0, multiplier[c], offset_round << r0, r0));
-        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1, multiplier[c + 1], offset_round << r1, r1));
-        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2, multiplier[c + 2], offset_round << r2, r2));
-        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3, multiplier[c + 3], offset_round << r3, r3));
-      } else {
-        a0 = tfkd_dw_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
-        a1 = tfkd_dw_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
-        a2 = tfkd_dw_ssat8(tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset);
-        a3 = tfkd_dw_ssat8(tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset);
-      }
-      /* Saturating to int8 first changes nothing: the activation range lies within int8. */
-      *(tfkd_unaligned_u32 *)(out + c) = tfkd_dw_clamp4(tfkd_dw_pack4(a0, a1, a2, a3), low4, high4);
-    }
-    for (c = c_begin > groups ? c_begin : groups; c < depth; ++c) {
-      const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
-      int32_t acc = bias ? bias[c] : 0;
+    const int8_t *in_row = input + (in_y * width + x0 + fx_start) * depth + c;
+    const int8_t *w_row = filter + (fy_start * fw + fx_start) * depth + c;
+    int8_t *out;
+    int32_t a[4];
+    a[0] = g->bias[0]; a[1] = g->bias[1]; a[2] = g->bias[2]; a[3] = g->bias[3];
+    if (cols == 2 && rows == 3) {
+      /* A 3x3 window cut by one border: no loop over its rows. */
+      tfkd_dw_window3x2(in_row, w_row, depth, steps, xo, a);
+    } else if (cols == 3 && rows == 2) {
+      tfkd_dw_window2x3(in_row, w_row, depth, 2 * depth, steps, xo, a);
+    } else {
+      int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
       for (fy = 0; fy < rows; ++fy) {
-        for (k = 0; k < cols; ++k) acc += w_row[k * depth] * (in_row[k * depth] + p->input_offset);
-        in_row += row_step; w_row += fw * depth;
+        if (cols == 3) {
+          tfkd_dw_row3(in_row, w_row, depth, 2 * depth, xo, &a0, &a1, &a2, &a3);
+        } else if (cols == 2) {
+          tfkd_dw_row2(in_row, w_row, depth, xo, &a0, &a1, &a2, &a3);
+        } else {
+          for (k = 0; k < cols; ++k) TFKD_DW_TAP(tfkd_read4(in_row + k * depth), tfkd_read4(w_row + k * depth));
+        }
+        in_row += row_step; w_row += steps[1];
       }
-      acc = tfkd_requantize(acc, multiplier[c], shift[c]) + p->output_offset;
-      out[c] = tfkd_clamp(acc, p->activation_min, p->activation_max);
+      a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+    }
+    out = output + (out_y * p->output_width + out_x) * depth + c;
+    if (g->fast) {
+      tfkd_dw_store4(g, out, a);
+    } else {
+      for (k = 0; k < 4; ++k) {
+        a[k] = tfkd_dw_ssat8(tfkd_requantize(a[k], g->multiplier_round[2 * k], g->rs1[k]) + p->output_offset);
+      }
+      *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(a[0], a[1], a[2], a[3]), g->low4, g->high4);
     }
   }
 }
@@ -310,78 +366,48 @@ static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t
 #undef TFKD_DW_PAIRS
 #undef TFKD_DW_PAIR_TAP
 
-/* Four requantised channels (tfkd_dw_requant2, then SSAT), packed, clamped and stored as one word. */
-static inline void tfkd_dw_store4(int8_t *out, const int32_t *a, const int32_t *multiplier_round,
-                                  const int32_t *rs1, uint32_t low4, uint32_t high4) {
-  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0], multiplier_round[0], multiplier_round[1], rs1[0]));
-  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1], multiplier_round[2], multiplier_round[3], rs1[1]));
-  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2], multiplier_round[4], multiplier_round[5], rs1[2]));
-  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3], multiplier_round[6], multiplier_round[7], rs1[3]));
-  *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), low4, high4);
-}
-
-/* The pixels of rows [y_begin, y_end) and columns [x_begin, x_end) whose 3x3 window lies wholly inside
- * the input, channels in groups of four (fast requantisation). Channel groups outside: per group, once,
- * the table of tfkd_dw_pair3x3 (tap offsets and unpacked weights), the sums' starting values and the
- * requantisation constants (tfkd_dw_requant2's, kept on the stack and read back in pairs); then the
- * pixels two at a time, and a last odd one through tfkd_dw_window3x3. */
-static void tfkd_dw_interior3x3(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
-                                const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
-                                int8_t *output, int32_t y_begin, int32_t y_end, int32_t x_begin, int32_t x_end) {
-  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
-  const int32_t row_step = p->dilation_height * width * depth, pixel_step = p->stride_width * depth;
-  const int32_t steps[2] = {row_step, 3 * depth};
-  const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
-  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
-  const int32_t offset_round = 2 * p->output_offset + 1;
-  int32_t table[36], start[4], plain[4], multiplier_round[8], rs1[4], acc[8];
-  int32_t c, j, k, x, out_y;
-  for (c = 0; c < groups; c += 4) {
-    uint32_t sum_even = 0, sum_odd = 0; /* per-channel weight sums, (c0, c2) and (c1, c3), int16 lanes */
-    for (k = 0; k < 9; ++k) {
-      const uint32_t wv = tfkd_read4(filter + k * depth + c);
-      const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
-      table[4 * k] = (k / 3) * row_step + (k % 3) * depth;
-      table[4 * k + 1] = table[4 * k] + pixel_step;
-      table[4 * k + 2] = (int32_t)we;
-      table[4 * k + 3] = (int32_t)wd;
-      /* Lane-wise sums of at most nine int8 values stay within int16: no carry between lanes. */
-      sum_even = (((sum_even & 0xFFFFu) + (we & 0xFFFFu)) & 0xFFFFu) | ((sum_even >> 16) + (we >> 16)) << 16;
-      sum_odd = (((sum_odd & 0xFFFFu) + (wd & 0xFFFFu)) & 0xFFFFu) | ((sum_odd >> 16) + (wd >> 16)) << 16;
-    }
-    for (j = 0; j < 4; ++j) {
-      const uint32_t sums = (j & 1) ? sum_odd : sum_even;
-      const int32_t weight_sum = (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu);
-      plain[j] = bias ? bias[c + j] : 0;
-      start[j] = plain[j] + p->input_offset * weight_sum;
-      rs1[j] = ~shift[c + j];
-      multiplier_round[2 * j] = multiplier[c + j];
-      multiplier_round[2 * j + 1] = offset_round << rs1[j];
-    }
-    for (out_y = y_begin; out_y < y_end; ++out_y) {
-      const int32_t in_y = out_y * p->stride_height - p->pad_height;
-      const int8_t *in = input + (in_y * width + x_begin * p->stride_width - p->pad_width) * depth + c;
-      int8_t *out = output + (out_y * p->output_width + x_begin) * depth + c;
-      for (x = x_begin; x + 1 < x_end; x += 2) {
-        acc[0] = acc[4] = start[0]; acc[1] = acc[5] = start[1];
-        acc[2] = acc[6] = start[2]; acc[3] = acc[7] = start[3];
-        tfkd_dw_pair3x3(in, table, acc);
-        tfkd_dw_store4(out, acc, multiplier_round, rs1, low4, high4);
-        tfkd_dw_store4(out + depth, acc + 4, multiplier_round, rs1, low4, high4);
-        in += 2 * pixel_step; out += 2 * depth;
-      }
-      if (x < x_end) {
-        acc[0] = plain[0]; acc[1] = plain[1]; acc[2] = plain[2]; acc[3] = plain[3];
-        tfkd_dw_window3x3(in, filter + c, depth, 2 * depth, steps, xo, &acc[0], &acc[1], &acc[2], &acc[3]);
-        tfkd_dw_store4(out, acc, multiplier_round, rs1, low4, high4);
-      }
-    }
+/* One row of a 3x3 layer whose windows there are all three rows tall, channels c..c + 3 (fast
+ * requantisation; row: the window's first input row, out: the output row, both at channel c): the pixels
+ * [x_lo, x_hi), whose windows lie wholly inside the input, two at a time through tfkd_dw_pair3x3 and a last
+ * odd one through tfkd_dw_window3x3; the pixels before x_lo and from x_hi on (the caller allows at most one
+ * on each side, its window cut to two columns) through tfkd_dw_window3x2, in order. */
+static void tfkd_dw_row3x3(const tfkd_conv_params *p, const tfkd_dw_group *g, const int8_t *row,
+                           const int8_t *filter, int8_t *out, int32_t x_lo, int32_t x_hi) {
+  const int32_t depth = p->input_depth, pixel_step = p->stride_width * depth;
+  const int32_t steps[2] = {p->dilation_height * p->input_width * depth, 3 * depth};
+  const int8_t *in = row + (x_lo * p->stride_width - p->pad_width) * depth;
+  int32_t acc[8], x;
+  if (x_lo) {
+    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+    tfkd_dw_window3x2(row, filter + depth, depth, steps, g->xo, acc);
+    tfkd_dw_store4(g, out, acc);
+  }
+  out += x_lo * depth;
+  for (x = x_lo; x + 1 < x_hi; x += 2) {
+    acc[0] = acc[4] = g->start[0]; acc[1] = acc[5] = g->start[1];
+    acc[2] = acc[6] = g->start[2]; acc[3] = acc[7] = g->start[3];
+    tfkd_dw_pair3x3(in, g->table, acc);
+    tfkd_dw_store4(g, out, acc);
+    tfkd_dw_store4(g, out + depth, acc + 4);
+    in += 2 * pixel_step; out += 2 * depth;
+  }
+  if (x < x_hi) {
+    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+    tfkd_dw_window3x3(in, filter, depth, 2 * depth, steps, g->xo, &acc[0], &acc[1], &acc[2], &acc[3]);
+    tfkd_dw_store4(g, out, acc);
+    in += pixel_step; out += depth;
+  }
+  if (x_hi < p->output_width) {
+    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+    tfkd_dw_window3x2(in, filter, depth, steps, g->xo, acc);
+    tfkd_dw_store4(g, out, acc);
   }
 }
 
-/* Rows in order, each finished before the next starts (its pixels in any order): the memory planner
- * may then place the output over the input's earlier rows (tfkd/codegen/overlap.py). */
+/* Channel groups outside, and each group's pixels in row-major order, one finished before the next: an
+ * output placed whole pixels below its input (tfkd/codegen/overlap.py) only writes a byte of channel c
+ * over an input byte of channel c, which channel c has finished reading. The channels past the last group
+ * of four then go through the plain path. */
 static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                                       const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                                       int8_t *output) {
@@ -392,23 +418,42 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
   const int32_t x_hi_raw = width - fw + pad >= 0 ? (width - fw + pad) / stride + 1 : 0;
   const int32_t x_lo = x_lo_raw < out_w ? x_lo_raw : out_w;
   const int32_t x_hi = x_hi_raw < x_lo ? x_lo : (x_hi_raw < out_w ? x_hi_raw : out_w);
-  int32_t fast = p->fast_requantize, out_y, c;
+  /* Rows [y_lo, y_hi): the window's three rows lie inside the input. */
+  const int32_t y_lo = (p->pad_height + p->stride_height - 1) / p->stride_height;
+  const int32_t y_span = p->input_height - 1 - 2 * p->dilation_height + p->pad_height;
+  const int32_t y_hi = y_span >= 0 ? y_span / p->stride_height + 1 : 0;
+  const int32_t in_row_step = p->stride_height * width * depth, out_row_step = out_w * depth;
+  int32_t fast = p->fast_requantize, pairs, out_y, c;
+  tfkd_dw_group g;
   for (c = 0; c < depth; ++c) fast &= shift[c] >= -21; /* rs <= 21: the folded rounding fits (above) */
-  for (out_y = 0; out_y < p->output_height; ++out_y) {
-    int32_t fy_start, fy_end;
-    tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
-                       p->input_height, &fy_start, &fy_end);
-    if (fast && fw == 3 && p->filter_height == 3 && fy_start == 0 && fy_end == 3 && x_hi > x_lo) {
-      /* The border pixels, the interior's channels past the last group of four, then the interior. */
-      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, x_lo, 0);
-      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_lo, x_hi,
-                     depth & ~3);
-      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, x_hi, out_w, 0);
-      tfkd_dw_interior3x3(p, input, filter, bias, multiplier, shift, output, out_y, out_y + 1, x_lo, x_hi);
-    } else {
-      tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end, 0, out_w, 0);
+  /* Those rows go through tfkd_dw_row3x3 when it can take their borders. */
+  pairs = fast && fw == 3 && p->filter_height == 3 && x_hi > x_lo && pad == x_lo && x_lo <= 1 &&
+          (x_hi == out_w || (x_hi + 1 == out_w && width - (x_hi * stride - pad) == 2));
+  for (c = 0; c + 4 <= depth; c += 4) {
+    int32_t in_at = (y_lo * p->stride_height - p->pad_height) * width * depth + c, out_at = y_lo * out_row_step + c;
+    tfkd_dw_setup(p, filter, bias, multiplier, shift, c, fast, pairs, &g);
+    for (out_y = 0; out_y < p->output_height; ++out_y) {
+      int32_t fy_start, fy_end;
+      if (pairs && out_y >= y_lo && out_y < y_hi) {
+        tfkd_dw_row3x3(p, &g, input + in_at, filter + c, output + out_at, x_lo, x_hi);
+        in_at += in_row_step; out_at += out_row_step;
+        continue;
+      }
+      tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
+                         p->input_height, &fy_start, &fy_end);
+      tfkd_dw_pixels(p, &g, input, filter, output, c, out_y, fy_start, fy_end, 0, out_w);
     }
   }
+  tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, c);
+}
+
+/* Whether the channel-group order above is safe: the output does not overlap the input, or lies whole
+ * pixels below it (addresses compared as integers: the two may be parts of one arena or distinct objects). */
+static int32_t tfkd_dw_channels_apart(const tfkd_conv_params *p, const int8_t *input, const int8_t *output) {
+  const uintptr_t in = (uintptr_t)input, out = (uintptr_t)output;
+  const uintptr_t in_end = in + (uintptr_t)(p->input_height * p->input_width * p->input_depth);
+  const uintptr_t out_end = out + (uintptr_t)(p->output_height * p->output_width * p->output_depth);
+  return out_end <= in || out >= in_end || (out <= in && (in - out) % (uintptr_t)p->input_depth == 0);
 }
 #undef TFKD_DW_TAP
 #endif
@@ -416,40 +461,11 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
 void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                            int8_t *output) {
-  int32_t out_y, out_x, in_c, m, filter_y, filter_x;
 #if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
-  if (p->depth_multiplier == 1 && p->dilation_width == 1) {
+  if (p->depth_multiplier == 1 && p->dilation_width == 1 && tfkd_dw_channels_apart(p, input, output)) {
     tfkd_depthwise_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
     return;
   }
 #endif
-  for (out_y = 0; out_y < p->output_height; ++out_y) {
-    const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-    for (out_x = 0; out_x < p->output_width; ++out_x) {
-      const int32_t in_x_origin = out_x * p->stride_width - p->pad_width;
-      for (in_c = 0; in_c < p->input_depth; ++in_c) {
-        for (m = 0; m < p->depth_multiplier; ++m) {
-          /* Each input channel feeds depth_multiplier consecutive output channels. */
-          const int32_t out_c = in_c * p->depth_multiplier + m;
-          int32_t acc = 0;
-          for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
-            const int32_t in_y = in_y_origin + p->dilation_height * filter_y;
-            if (in_y < 0 || in_y >= p->input_height) continue;
-            for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
-              const int32_t in_x = in_x_origin + p->dilation_width * filter_x;
-              int32_t in_value, w;
-              if (in_x < 0 || in_x >= p->input_width) continue;
-              in_value = input[(in_y * p->input_width + in_x) * p->input_depth + in_c];
-              w = filter[(filter_y * p->filter_width + filter_x) * p->output_depth + out_c];
-              acc += w * (in_value + p->input_offset);
-            }
-          }
-          if (bias) acc += bias[out_c];
-          acc = tfkd_requantize(acc, multiplier[out_c], shift[out_c]) + p->output_offset;
-          output[(out_y * p->output_width + out_x) * p->output_depth + out_c] =
-              tfkd_clamp(acc, p->activation_min, p->activation_max);
-        }
-      }
-    }
-  }
+  tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, 0);
 }
