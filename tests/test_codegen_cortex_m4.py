@@ -56,7 +56,9 @@ def _conv_paths_model():
     im2col (depth 5 and 7: not a multiple of 4), widened patches (depth 8, odd and even pixel counts), the
     per-row path (a 3x7 filter of depth 8: over TFKD_WIDE_MAX_DEPTH; strides, SAME padding), pointwise (odd
     pixel and channel counts, depths not a multiple of 4), the plain C fallback (depth 7 with a 7x7 filter: a
-    patch over TFKD_IM2COL_MAX), FULLY_CONNECTED widened and not (depth 160), with depths not a multiple of 4."""
+    patch over TFKD_IM2COL_MAX), the depth-1 3-row path (channel counts with and without a remainder past
+    groups of 4, 2 to 4 columns, strides, windows cut by SAME padding), FULLY_CONNECTED widened
+    and not (depth 160), with depths not a multiple of 4."""
     import tf_keras
     from tf_keras import layers
 
@@ -73,7 +75,12 @@ def _conv_paths_model():
     v = layers.Flatten()(layers.Concatenate()([z, w]))
     v = layers.Dense(9, activation="relu")(v)                                         # FC, odd outputs
     u = layers.Dense(4)(layers.Flatten()(x))                                          # FC, depth 160 (int8 path)
-    v = layers.Concatenate()([v, u])
+    d = layers.Conv2D(1, 1)(inputs)                                                  # a depth-1 map, 9x13x1
+    t = layers.Conv2D(5, 3, strides=2, padding="same", activation="relu")(d)          # taps3, 5 channels, 5x7
+    t2 = layers.Conv2D(8, (3, 4), padding="valid")(d)                                 # taps3, 4 columns, 7x10
+    t3 = layers.Conv2D(3, (3, 2), strides=(1, 3), padding="same")(d)                 # taps3, 2 columns, 9x5
+    t = layers.Concatenate()([layers.Flatten()(t), layers.Flatten()(t2), layers.Flatten()(t3)])
+    v = layers.Concatenate()([v, u, layers.Dense(7)(t)])
     return tf_keras.Model(inputs, layers.Dense(6)(layers.Dense(10)(v)))               # FC, depth 13 and 10
 
 
@@ -103,7 +110,7 @@ def test_conv_and_fc_dsp_paths_are_bit_exact(per_channel, fast, inline_asm, monk
     if not inline_asm:
         monkeypatch.setattr(cortex_m4, "CFLAGS", (*cortex_m4.CFLAGS, "-DTFKD_NO_INLINE_ASM"))
     steps = [s for s in lowering.lower(lowering.read_int8_model(tflite)) if s.kind in ("CONV_2D", "FULLY_CONNECTED")]
-    assert len(steps) == 14
+    assert len(steps) == 19
     flags = {s.params["fast_requantize"] for s in steps}
     assert flags == {int(fast)}
     samples = np.random.default_rng(5).integers(-128, 128, size=(3, 9 * 13 * 5)).astype(np.int8)

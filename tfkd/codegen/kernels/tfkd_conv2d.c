@@ -9,12 +9,11 @@
  * sums are the plain C path's, term for term, so the outputs are the same. */
 static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
-                            int8_t *output) {
+                            const tfkd_output_stage *o, int8_t *output) {
   const int32_t depth = p->input_depth, out_depth = p->output_depth;
   const int32_t k4 = p->filter_height * p->filter_width * depth; /* a multiple of 4 already */
   const int32_t x_step = p->stride_width * depth;
   const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
   int32_t out_y, out_x, out_c, filter_y;
   for (out_y = 0; out_y < p->output_height; ++out_y) {
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
@@ -47,7 +46,7 @@ static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, cons
             tfkd_dot_paired_2x1(in, w, groups, xo, acc);
           }
         }
-        tfkd_store_block(&o, acc, multiplier, shift, out_c, second, pair, out, out_depth);
+        tfkd_store_block(o, acc, multiplier, shift, out_c, second, pair, out, out_depth);
       }
       out_x += pair ? 2 : 1;
     }
@@ -84,10 +83,9 @@ static void tfkd_widen_patch(const tfkd_conv_params *p, const int8_t *input, int
  * every output channel pair from it as in tfkd_matmul. */
 static void tfkd_conv2d_wide(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
-                             int8_t *output) {
+                             const tfkd_output_stage *o, int8_t *output) {
   const int32_t groups = p->filter_height * p->filter_width * p->input_depth / 4;
   const int32_t pixels = p->output_height * p->output_width;
-  const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
   uint32_t wide[4 * groups];
   int32_t pixel, out_y = 0, out_x = 0;
   for (pixel = 0; pixel + 1 < pixels; pixel += 2) {
@@ -95,12 +93,12 @@ static void tfkd_conv2d_wide(const tfkd_conv_params *p, const int8_t *input, con
     if (++out_x == p->output_width) out_x = 0, ++out_y;
     tfkd_widen_patch(p, input, out_y, out_x, wide + 2, 4);
     if (++out_x == p->output_width) out_x = 0, ++out_y;
-    tfkd_matmul_wide_rows2(wide, groups, p->output_depth, filter, bias, multiplier, shift, &o,
+    tfkd_matmul_wide_rows2(wide, groups, p->output_depth, filter, bias, multiplier, shift, o,
                            output + pixel * p->output_depth);
   }
   if (pixel < pixels) {
     tfkd_widen_patch(p, input, out_y, out_x, wide, 2);
-    tfkd_matmul_wide_rows1(wide, groups, p->output_depth, filter, bias, multiplier, shift, &o,
+    tfkd_matmul_wide_rows1(wide, groups, p->output_depth, filter, bias, multiplier, shift, o,
                            output + pixel * p->output_depth);
   }
 }
@@ -154,10 +152,9 @@ static void tfkd_copy_patch(const tfkd_conv_params *p, const int8_t *input, int3
  * that the patch is one run of whole groups, then the paired matrix product. */
 static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                                const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
-                               int8_t *output) {
+                               const tfkd_output_stage *o, int8_t *output) {
   const int32_t k4 = (p->filter_height * p->filter_width * p->input_depth + 3) & ~3;
   const int32_t pixels = p->output_height * p->output_width;
-  const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
   /* Word-aligned (the patch is read a word at a time); k4 <= TFKD_IM2COL_MAX bounds the stack. */
   uint32_t words[2 * k4 / 4];
   int8_t *const patch = (int8_t *)words;
@@ -173,7 +170,98 @@ static void tfkd_conv2d_im2col(const tfkd_conv_params *p, const int8_t *input, c
       }
     }
     tfkd_matmul(rows, k4, k4, p->output_depth, patch, filter, bias, multiplier, shift, p->input_offset,
-                &o, output + pixel * p->output_depth);
+                o, output + pixel * p->output_depth);
+  }
+}
+
+/* Cortex-M4 path for depth-1 inputs and filters of 3 rows by at most 4 columns with few output channels
+ * (MobileNet's first layer: 9 products an output, so the per-output costs decide). Each filter row is one
+ * group of 4 input values, read as one word from the input row and widened (SXTAB16, offset added): three
+ * words give a pixel's 12 lanes, the lanes past the filter width having weight 0. Each channel's weights
+ * are unpacked once per call into a stack table in the lanes' order, beside its bias and folded
+ * requantisation constants (tfkd_requantize_folded), so that a channel costs its 6 SMLAD and its output
+ * stage. Pixels whose window leaves the image gather their lanes one by one (lanes outside count 0). */
+#define TFKD_TAPS3_MAX_CHANNELS 8
+
+typedef struct {
+  uint32_t w[6];
+  int32_t bias, m, round, rs1;
+} tfkd_taps3_channel;
+
+/* Channel t's output for a pixel's widened lanes x0..x5, saturated to int8. */
+static inline __attribute__((always_inline)) int32_t tfkd_taps3_output(const tfkd_taps3_channel *t, uint32_t x0,
+                                                                       uint32_t x1, uint32_t x2, uint32_t x3,
+                                                                       uint32_t x4, uint32_t x5) {
+  int32_t acc = t->bias;
+  acc = tfkd_smlad(x0, t->w[0], acc); acc = tfkd_smlad(x1, t->w[1], acc);
+  acc = tfkd_smlad(x2, t->w[2], acc); acc = tfkd_smlad(x3, t->w[3], acc);
+  acc = tfkd_smlad(x4, t->w[4], acc); acc = tfkd_smlad(x5, t->w[5], acc);
+  return tfkd_ssat8_half(tfkd_requantize_folded(acc, t->m, t->round, t->rs1));
+}
+
+static void tfkd_conv2d_taps3(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
+                              const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
+                              const tfkd_output_stage *o, int8_t *output) {
+  const int32_t fw = p->filter_width, width = p->input_width, height = p->input_height;
+  const int32_t out_depth = p->output_depth, k4 = (3 * fw + 3) & ~3, row_step = p->dilation_height * width;
+  const uint32_t xo = tfkd_offset_pair(p->input_offset);
+  const int32_t low = (int8_t)o->low4, high = (int8_t)o->high4;
+  tfkd_taps3_channel table[TFKD_TAPS3_MAX_CHANNELS];
+  int32_t out_y, out_x, c, fy, j;
+  for (c = 0; c < out_depth; ++c) {
+    tfkd_taps3_channel *t = &table[c];
+    int32_t lane[4];
+    for (fy = 0; fy < 3; ++fy) {
+      for (j = 0; j < 4; ++j) lane[j] = j < fw ? filter[tfkd_paired_index(c, fy * fw + j, k4)] : 0;
+      t->w[2 * fy] = ((uint32_t)lane[0] & 0xFFFFu) | ((uint32_t)lane[2] << 16);
+      t->w[2 * fy + 1] = ((uint32_t)lane[1] & 0xFFFFu) | ((uint32_t)lane[3] << 16);
+    }
+    t->bias = bias ? bias[c] : 0;
+    t->m = multiplier[c];
+    t->rs1 = ~shift[c];
+    t->round = o->offset_round << t->rs1;
+  }
+  for (out_y = 0; out_y < p->output_height; ++out_y) {
+    const int32_t y0 = out_y * p->stride_height - p->pad_height;
+    for (out_x = 0; out_x < p->output_width; ++out_x) {
+      const int32_t x0 = out_x * p->stride_width - p->pad_width;
+      int8_t *out = output + (out_y * p->output_width + out_x) * out_depth;
+      const tfkd_taps3_channel *t = table;
+      uint32_t x[6];
+      /* The word read from the last row may reach past the row (lanes of weight 0) but not past the input. */
+      if (x0 >= 0 && x0 + fw <= width && y0 >= 0 && y0 + 2 * p->dilation_height < height &&
+          (y0 + 2 * p->dilation_height) * width + x0 + 4 <= height * width) {
+        const int8_t *in = input + y0 * width + x0;
+        for (fy = 0; fy < 3; ++fy, in += row_step) {
+          const uint32_t word = tfkd_read4(in);
+          x[2 * fy] = tfkd_sxtab16(xo, word);
+          x[2 * fy + 1] = tfkd_sxtab16_ror8(xo, word);
+        }
+      } else {
+        for (fy = 0; fy < 3; ++fy) {
+          const int32_t in_y = y0 + p->dilation_height * fy;
+          int32_t lane[4];
+          for (j = 0; j < 4; ++j) {
+            const int32_t in_x = x0 + j;
+            lane[j] = j < fw && in_y >= 0 && in_y < height && in_x >= 0 && in_x < width
+                          ? input[in_y * width + in_x] + p->input_offset : 0;
+          }
+          x[2 * fy] = ((uint32_t)lane[0] & 0xFFFFu) | ((uint32_t)lane[2] << 16);
+          x[2 * fy + 1] = ((uint32_t)lane[1] & 0xFFFFu) | ((uint32_t)lane[3] << 16);
+        }
+      }
+      {
+        const uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
+        for (c = 0; c + 4 <= out_depth; c += 4, t += 4) {
+          const int32_t v0 = tfkd_taps3_output(t, x0, x1, x2, x3, x4, x5);
+          const int32_t v1 = tfkd_taps3_output(t + 1, x0, x1, x2, x3, x4, x5);
+          const int32_t v2 = tfkd_taps3_output(t + 2, x0, x1, x2, x3, x4, x5);
+          const int32_t v3 = tfkd_taps3_output(t + 3, x0, x1, x2, x3, x4, x5);
+          *(tfkd_unaligned_u32 *)(out + c) = tfkd_clamp4(tfkd_pack4(v0, v1, v2, v3), o->low4, o->high4);
+        }
+        for (; c < out_depth; ++c, ++t) out[c] = tfkd_clamp(tfkd_taps3_output(t, x0, x1, x2, x3, x4, x5), low, high);
+      }
+    }
   }
 }
 #endif
@@ -184,25 +272,32 @@ void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *f
   const int32_t k4 = (p->filter_height * p->filter_width * p->input_depth + 3) & ~3;
   int32_t out_y, out_x, out_c, filter_y, filter_x, in_c;
 #if defined(__ARM_FEATURE_DSP)
+  tfkd_output_stage o;
+  tfkd_output_stage_init(&o, p->output_offset, p->activation_min, p->activation_max, p->fast_requantize, shift,
+                         p->output_depth);
   if (p->filter_height == 1 && p->filter_width == 1 && p->stride_height == 1 && p->stride_width == 1 &&
       p->pad_height == 0 && p->pad_width == 0 && p->input_height == p->output_height &&
       p->input_width == p->output_width) {
     /* Pointwise: every pixel a row of a matrix product. */
-    const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
     tfkd_matmul(p->output_height * p->output_width, p->input_depth, p->input_depth, p->output_depth, input,
                 filter, bias, multiplier, shift, p->input_offset, &o, output);
     return;
   }
   if (p->input_depth % 4 == 0 && k4 <= TFKD_WIDE_MAX_DEPTH) {
-    tfkd_conv2d_wide(p, input, filter, bias, multiplier, shift, output);
+    tfkd_conv2d_wide(p, input, filter, bias, multiplier, shift, &o, output);
     return;
   }
   if (p->input_depth % 4 == 0 && p->dilation_width == 1) {
-    tfkd_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
+    tfkd_conv2d_dsp(p, input, filter, bias, multiplier, shift, &o, output);
+    return;
+  }
+  if (p->input_depth == 1 && p->filter_height == 3 && p->filter_width <= 4 && p->dilation_width == 1 &&
+      p->output_depth <= TFKD_TAPS3_MAX_CHANNELS && o.folded) {
+    tfkd_conv2d_taps3(p, input, filter, bias, multiplier, shift, &o, output);
     return;
   }
   if (k4 <= TFKD_IM2COL_MAX) {
-    tfkd_conv2d_im2col(p, input, filter, bias, multiplier, shift, output);
+    tfkd_conv2d_im2col(p, input, filter, bias, multiplier, shift, &o, output);
     return;
   }
 #endif

@@ -10,7 +10,9 @@ void tfkd_fully_connected(const tfkd_fully_connected_params *p, const int8_t *in
 #if defined(__ARM_FEATURE_DSP)
   /* Cortex-M4 path (filter zero point 0, as int8 weights have): SMLAD, the same int32 sums. */
   if (p->filter_offset == 0) {
-    const tfkd_output_stage o = {p->output_offset, p->activation_min, p->activation_max, p->fast_requantize};
+    tfkd_output_stage o;
+    tfkd_output_stage_init(&o, p->output_offset, p->activation_min, p->activation_max, p->fast_requantize, shift,
+                           p->output_depth);
     tfkd_matmul(p->batches, p->accum_depth, p->accum_depth, p->output_depth, input, filter, bias,
                 multiplier, shift, p->input_offset, &o, output);
     return;

@@ -377,36 +377,128 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
   acc[0] = a0; acc[2] = a1;
 }
 
-/* The requantisation, output offset and clamp every output of CONV_2D and FULLY_CONNECTED ends with. */
+static inline int32_t tfkd_smmlar(int32_t a, int32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+/* x / 2 saturated to int8 (SSAT's shift operand), and x saturated to int8. */
+static inline int32_t tfkd_ssat8_half(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x));
+  return r;
+}
+
+static inline int32_t tfkd_ssat8(int32_t x) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+  return r;
+}
+
+/* The low bytes of v0..v3 as one word [v0 v1 v2 v3]. */
+static inline uint32_t tfkd_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3) {
+  uint32_t r = (uint32_t)v0;
+  __asm__("bfi %0, %1, #8, #8\n\t"
+          "bfi %0, %2, #16, #8\n\t"
+          "bfi %0, %3, #24, #8"
+          : "+&r"(r) : "r"(v1), "r"(v2), "r"(v3));
+  return r;
+}
+
+/* Byte-wise max(v, low) then min(v, high) of four int8 lanes: SEL reads the GE flags SSUB8 sets, so both
+ * pairs sit in one asm block. */
+static inline uint32_t tfkd_clamp4(uint32_t v, uint32_t low, uint32_t high) {
+  uint32_t t;
+  __asm__("ssub8 %[t], %[v], %[lo]\n\t"
+          "sel %[v], %[v], %[lo]\n\t"
+          "ssub8 %[t], %[v], %[hi]\n\t"
+          "sel %[v], %[hi], %[v]"
+          : [v] "+r"(v), [t] "=&r"(t)
+          : [lo] "r"(low), [hi] "r"(high)
+          : "cc");
+  return v;
+}
+
+/* tfkd_requantize_fast(acc, m, shift) + output offset, doubled (plus at most 1) for SSAT's asr #1 to halve,
+ * from rs1 = -shift - 1 and round = (2 * output offset + 1) << rs1: the rounding addend 2^(rs - 1) and the
+ * output offset (moved before the shift) in one constant.
+ * - SMMLAR(2 acc, m, round) = round + floor((2 acc m + 2^31) / 2^32), which is round + the doubling high
+ *   multiply exactly, as |acc| <= 2^30 - 2 (the generator's fast_requantize proof).
+ * - The sign correction of tfkd_requantize_fast takes the product's sign; acc's gives the same result (a
+ *   negative acc whose product rounds to 0 ends at 0 either way, since the shift is at least 1).
+ * - No overflow: used only when every right shift is at most 21 (tfkd_output_stage_init), so
+ *   |round| < 2^28. */
+static inline int32_t tfkd_requantize_folded(int32_t acc, int32_t m, int32_t round, int32_t rs1) {
+  const int32_t doubled = acc * 2;
+  return (tfkd_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
+}
+
+/* The requantisation, output offset and clamp every output of CONV_2D and FULLY_CONNECTED ends with:
+ * folded (tfkd_requantize_folded) when the layer's fast_requantize proof holds and no right shift exceeds
+ * 21, else tfkd_requantize. The activation range is four bytes wide for tfkd_clamp4. */
 typedef struct {
-  int32_t offset, low, high, fast;
+  int32_t offset, offset_round, folded;
+  uint32_t low4, high4;
 } tfkd_output_stage;
+
+static inline uint32_t tfkd_sadd8(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("sadd8 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+
+/* A FULLY_CONNECTED layer computes each output once, so the check of the shifts costs as much as an output
+ * stage would save unless it is cheap: four shifts a word, shift + 21 (in [-10, 52], no lane overflows)
+ * has its sign bit set exactly when the right shift exceeds 21. */
+static inline void tfkd_output_stage_init(tfkd_output_stage *o, int32_t offset, int32_t low, int32_t high,
+                                          int32_t fast, const int8_t *shift, int32_t depth) {
+  uint32_t signs = 0;
+  int32_t c;
+  o->offset = offset;
+  o->offset_round = 2 * offset + 1;
+  o->low4 = 0x01010101u * ((uint32_t)low & 0xFFu);
+  o->high4 = 0x01010101u * ((uint32_t)high & 0xFFu);
+  for (c = 0; c + 4 <= depth; c += 4) signs |= tfkd_sadd8(tfkd_read4(shift + c), 0x15151515u);
+  for (; c < depth; ++c) signs |= (uint32_t)(shift[c] + 21);
+  o->folded = fast && !(signs & 0x80808080u);
+}
+
+typedef uint16_t __attribute__((aligned(1), may_alias)) tfkd_unaligned_u16;
 
 /* Outputs of a block of channels c, c + 1 by rows 0, 1 (acc as in tfkd_dot_paired_2x2) into out (row 0)
  * and out + row_step (row 1); second / pair say whether channel c + 1 and row 1 exist. Requantisation is
- * most of what an output costs when the products per output are few, so the block's four share their
- * loads of multiplier, shift and output stage, and the branch on the requantisation's form is taken once
- * per block (the fast form: one add of the sign bit, no branch on the shift's sign). */
+ * most of what an output costs when the products per output are few: the block's four values share the
+ * channels' constants, saturate to int8 (SSAT; the activation range lies within int8), are clamped as
+ * one packed word and stored as two halfwords. */
 static inline __attribute__((always_inline)) void tfkd_store_block(
     const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int8_t *shift, int32_t c,
     int32_t second, int32_t pair, int8_t *out, int32_t row_step) {
-  /* Locals: the int8 stores below may alias *o as far as the compiler knows. */
-  const int32_t offset = o->offset, low = o->low, high = o->high;
   const int32_t c1 = second ? c + 1 : c; /* a missing channel c + 1 is computed (as c) but not stored */
-  const int32_t m0 = multiplier[c], s0 = shift[c], m1 = multiplier[c1], s1 = shift[c1];
+  const int32_t m0 = multiplier[c], m1 = multiplier[c1];
   int32_t v00, v01, v10, v11;
-  if (o->fast) {
-    v00 = tfkd_requantize_fast(acc[0], m0, s0); v01 = tfkd_requantize_fast(acc[1], m0, s0);
-    v10 = tfkd_requantize_fast(acc[2], m1, s1); v11 = tfkd_requantize_fast(acc[3], m1, s1);
+  uint32_t packed;
+  if (o->folded) {
+    const int32_t r0 = ~shift[c], r1 = ~shift[c1];
+    const int32_t round0 = o->offset_round << r0, round1 = o->offset_round << r1;
+    v00 = tfkd_ssat8_half(tfkd_requantize_folded(acc[0], m0, round0, r0));
+    v01 = tfkd_ssat8_half(tfkd_requantize_folded(acc[1], m0, round0, r0));
+    v10 = tfkd_ssat8_half(tfkd_requantize_folded(acc[2], m1, round1, r1));
+    v11 = tfkd_ssat8_half(tfkd_requantize_folded(acc[3], m1, round1, r1));
   } else {
-    v00 = tfkd_requantize(acc[0], m0, s0); v01 = tfkd_requantize(acc[1], m0, s0);
-    v10 = tfkd_requantize(acc[2], m1, s1); v11 = tfkd_requantize(acc[3], m1, s1);
+    const int32_t s0 = shift[c], s1 = shift[c1], offset = o->offset;
+    v00 = tfkd_ssat8(tfkd_requantize(acc[0], m0, s0) + offset);
+    v01 = tfkd_ssat8(tfkd_requantize(acc[1], m0, s0) + offset);
+    v10 = tfkd_ssat8(tfkd_requantize(acc[2], m1, s1) + offset);
+    v11 = tfkd_ssat8(tfkd_requantize(acc[3], m1, s1) + offset);
   }
-  out[c] = tfkd_clamp(v00 + offset, low, high);
-  if (second) out[c + 1] = tfkd_clamp(v10 + offset, low, high);
-  if (pair) {
-    out[row_step + c] = tfkd_clamp(v01 + offset, low, high);
-    if (second) out[row_step + c + 1] = tfkd_clamp(v11 + offset, low, high);
+  packed = tfkd_clamp4(tfkd_pack4(v00, v10, v01, v11), o->low4, o->high4);
+  if (second) {
+    *(tfkd_unaligned_u16 *)(out + c) = (uint16_t)packed;
+    if (pair) *(tfkd_unaligned_u16 *)(out + row_step + c) = (uint16_t)(packed >> 16);
+  } else {
+    out[c] = (int8_t)packed;
+    if (pair) out[row_step + c] = (int8_t)(packed >> 16);
   }
 }
 
