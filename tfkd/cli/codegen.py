@@ -5,7 +5,7 @@ from absl import flags
 from tfkd.cli.inspect import read_tflite
 
 SUMMARY = "Generate dependency-free C (model.h, model.c, kernels) for an int8 .tflite model; measure it on a Cortex-M4."
-USAGE = "MODEL.tflite --out DIR [--name model] [--weights auto|dense] [--nomeasure]"
+USAGE = "MODEL.tflite --out DIR [--name model] [--weights auto|dense] [--stream auto|all|off] [--nomeasure]"
 
 
 def define_flags(flag_values):
@@ -16,6 +16,13 @@ def define_flags(flag_values):
         "auto: store each filter in the smallest of dense int8, 4-bit indices into tables of <= 16 values and "
         "sparse (bitmap of nonzeros) formats, decoded into the arena before its layer runs (less flash; more RAM "
         "and instructions); dense: plain int8 arrays.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "stream", "auto", ["auto", "all", "off"],
+        "Run chains of layers row by row where that makes the arena smaller, so the tensors between them never "
+        "exist whole: auto: chains of CONV_2D (a residual block's ADD included); all: also chains with a "
+        "DEPTHWISE_CONV_2D (less RAM again, more instructions); off: every operator on whole tensors.",
         flag_values=flag_values,
     )
     flags.DEFINE_boolean(
@@ -51,7 +58,8 @@ def main(flag_values, args):
     from tfkd.codegen import cortex_m4, generate, measure
 
     tflite_bytes = read_tflite(args, "codegen")
-    summary = generate(tflite_bytes, flag_values.out, name=flag_values.name, weights=flag_values.weights)
+    summary = generate(tflite_bytes, flag_values.out, name=flag_values.name, weights=flag_values.weights,
+                       stream=flag_values.stream)
     if not flag_values.quiet:
         for path in summary["files"]:
             print(path)
@@ -59,6 +67,9 @@ def main(flag_values, args):
         print(f"expected: RAM {summary['arena_bytes']} bytes of activations (plus stack), flash "
               f"{summary['constant_bytes']} bytes of constants (plus code), {summary['macs']} MACs per inference")
         print(weights_line(summary["weights"]))
+        if summary["streamed"]:
+            chains = "; ".join(" -> ".join(f"#{i}" for i in chain) for chain in summary["streamed"])
+            print(f"streamed row by row (operators): {chains}")
     if not flag_values.measure:
         return 0
     missing = cortex_m4.missing_tools()
@@ -66,6 +77,6 @@ def main(flag_values, args):
         print(f"footprint not measured: {', '.join(missing)} not found on PATH "
               "(install gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm)")
         return 0
-    m = measure(tflite_bytes, name=flag_values.name, weights=flag_values.weights)
+    m = measure(tflite_bytes, name=flag_values.name, weights=flag_values.weights, stream=flag_values.stream)
     print(_report(m))
     return 0 if m["matches_tflm"] else 1

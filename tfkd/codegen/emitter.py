@@ -3,10 +3,12 @@
 Arrays and comments are rendered by :mod:`tfkd.c_writer`.
 """
 
+import dataclasses
+
 import numpy as np
 
 from tfkd import c_writer
-from tfkd.codegen import float_io
+from tfkd.codegen import float_io, streaming, weight_storage
 
 _C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
 _VALUES_PER_LINE = 16
@@ -107,54 +109,108 @@ def _compressed_filter(name, i, encoded, plan, parts, calls):
     return f"(const int8_t *)({scratch})"
 
 
+def _arguments(name, graph, prefix, step, plan, parts, emitted, given=None):
+    """The C expressions of ``step``'s arguments (after its parameter struct, before its output), emitting
+    the constant arrays they name into ``parts``; ``given``: ``{argument: expression}`` already emitted."""
+    args = []
+    for k, arg in enumerate(step.args):
+        if given and k in given:
+            args.append(given[k])
+        elif arg[0] == "null":
+            args.append("NULL")
+        elif arg[0] == "array":
+            symbol = f"{name}_{prefix}_{arg[3]}"
+            parts.append(_array(arg[1], symbol, arg[2]))
+            args.append(symbol)
+        else:
+            tensor = graph.tensors[arg[1]]
+            if tensor.data is None:
+                args.append(_pointer(name, plan.place(tensor.index), const=True))
+                continue
+            symbol = f"{name}_t{tensor.index}"
+            if tensor.index not in emitted:
+                if tensor.dtype not in _C_TYPES:
+                    raise ValueError(f"constant tensor {tensor.name!r} is {tensor.dtype}; expected int8 or int32")
+                parts.append(_array(_C_TYPES[tensor.dtype], symbol, tensor.data,
+                                    f"{tensor.name} ({_shape(tensor)})"))
+                emitted.add(tensor.index)
+            args.append(symbol)
+    return args
+
+
+def _params(symbol, step):
+    fields = ",\n".join(f"    .{key} = {_initializer(value)}" for key, value in step.params.items())
+    return f"static const {step.params_type} {symbol} = {{\n{fields},\n}};\n"
+
+
+def _stream(name, graph, i, step, plan, parts, emitted):
+    """Emits a :class:`streaming.StreamStep`'s layer table (and its tail's row function); returns its call."""
+    scratch = iter(plan.scratch(i) + sum(size for _, size in step.scratch_parts()[:j])
+                   for j in range(len(step.scratch_parts())))
+    layers = []
+    for j, layer in enumerate(step.layers):
+        prefix = f"op{i}_{j}"
+        # The layer's input is the stream's business: the chain input or the previous layer's window.
+        args = _arguments(name, graph, prefix, layer, plan, parts, emitted, given={0: None})
+        parts.append(_params(f"{name}_{prefix}_params", layer))
+        last = j == len(step.layers) - 1
+        rows = (f"{name}_arena + {next(scratch)}" if not last or step.tail is not None
+                else _pointer(name, plan.place(step.output), const=False))
+        layers.append(f"    {{{layer.function}, &{name}_{prefix}_params, {', '.join(args[1:])}, {rows}, "
+                      f"{step.capacities[j]}}},")
+    row_done = "NULL"
+    if step.tail is not None:
+        tail, row_bytes = step.tail, step.layers[-1].params["output_width"] * step.layers[-1].params["output_depth"]
+        row_params = dict(tail.params, output_dims=[1, 1, 1, row_bytes],
+                          input1_strides=[0, 0, 0, 1], input2_strides=[0, 0, 0, 1])
+        parts.append(_params(f"{name}_op{i}_tail_params", dataclasses.replace(tail, params=row_params)))
+        inputs = ["data" if k == step.tail_streamed_argument else
+                  _pointer(name, plan.place(arg[1]), const=True) + f" + row * {row_bytes}"
+                  for k, arg in enumerate(tail.args)]
+        output = _pointer(name, plan.place(step.output), const=False)
+        row_done = f"{name}_op{i}_row"
+        parts.append(f"static void {row_done}(int32_t row, const int8_t *data) {{\n"
+                     f"  {tail.function}(&{name}_op{i}_tail_params, {', '.join(inputs)}, {output} + row * {row_bytes});\n"
+                     "}\n")
+    parts.append(f"static const tfkd_stream_layer {name}_op{i}_layers[{len(layers)}] = {{\n" + "\n".join(layers) + "\n};\n")
+    chain_input = _pointer(name, plan.place(step.args[0][1]), const=True)
+    return f"  tfkd_stream({name}_op{i}_layers, {len(layers)}, {chain_input}, {row_done});"
+
+
 def render_source(name, graph, steps, plan, storage=None):
     """The model source: constant tensors, per-step parameters, the arena and ``<name>_invoke``.
 
     ``storage``: ``{step index: weight_storage.Encoded}``; a compressed filter is emitted packed and
-    decoded into the step's arena scratch (``plan.scratch(i)``) right before the step's kernel call."""
+    decoded into the step's arena scratch (``plan.scratch(i)``) right before the step's kernel call.
+    A :class:`streaming.StreamStep` becomes a layer table run by ``tfkd_stream``."""
     storage = storage or {}
+    streams = any(isinstance(step, streaming.StreamStep) for step in steps)
     parts = ["/* Generated by tfkd codegen. Do not edit. */", f'#include "{name}.h"', "",
              "#include <stddef.h>"]
     if plan.copy_input_to_output or plan.input_offset is not None:
         parts.append("#include <string.h>")
-    parts += ['', '#include "tfkd_kernels.h"', ""]
+    parts += ['', '#include "tfkd_kernels.h"'] + (['#include "tfkd_stream.h"'] if streams else []) + [""]
+    if plan.arena_size:
+        parts.append(f"static int8_t {name}_arena[{plan.arena_size}];\n")
     emitted, calls = set(), []
     for i, step in enumerate(steps):
+        if isinstance(step, streaming.StreamStep):
+            kinds = ", ".join(f"#{s.operator.index} {s.kind}" for s in step.layers + ([step.tail] if step.tail else []))
+            calls.append(f"  /* {_comment(f'operators {kinds}, streamed row by row -> {graph.tensors[step.output].name}')} */")
+            calls.append(_stream(name, graph, i, step, plan, parts, emitted))
+            continue
         op_comment = f"operator #{step.operator.index}: {step.kind} -> {graph.tensors[step.output].name}"
         if step.function is None:
             calls.append(f"  /* {_comment(op_comment)}: an alias, no code */")
             continue
-        args = []
         calls.append(f"  /* {_comment(op_comment)} */")
-        for k, arg in enumerate(step.args):
-            encoded = storage.get(i) if k == 1 else None
-            if encoded is not None and encoded.compressed:
-                args.append(_compressed_filter(name, i, encoded, plan, parts, calls))
-            elif arg[0] == "null":
-                args.append("NULL")
-            elif arg[0] == "array":
-                symbol = f"{name}_op{i}_{arg[3]}"
-                parts.append(_array(arg[1], symbol, arg[2]))
-                args.append(symbol)
-            else:
-                tensor = graph.tensors[arg[1]]
-                if tensor.data is None:
-                    args.append(_pointer(name, plan.place(tensor.index), const=True))
-                    continue
-                symbol = f"{name}_t{tensor.index}"
-                if tensor.index not in emitted:
-                    if tensor.dtype not in _C_TYPES:
-                        raise ValueError(f"constant tensor {tensor.name!r} is {tensor.dtype}; expected int8 or int32")
-                    parts.append(_array(_C_TYPES[tensor.dtype], symbol, tensor.data,
-                                        f"{tensor.name} ({_shape(tensor)})"))
-                    emitted.add(tensor.index)
-                args.append(symbol)
-        fields = ",\n".join(f"    .{key} = {_initializer(value)}" for key, value in step.params.items())
-        parts.append(f"static const {step.params_type} {name}_op{i}_params = {{\n{fields},\n}};\n")
+        encoded = storage.get(i)
+        given = ({weight_storage.FILTER_ARG: _compressed_filter(name, i, encoded, plan, parts, calls)}
+                 if encoded is not None and encoded.compressed else None)
+        args = _arguments(name, graph, f"op{i}", step, plan, parts, emitted, given)
+        parts.append(_params(f"{name}_op{i}_params", step))
         out = _pointer(name, plan.place(step.output), const=False)
         calls.append(f"  {step.function}(&{name}_op{i}_params, {', '.join(args)}, {out});")
-    if plan.arena_size:
-        parts.append(f"static int8_t {name}_arena[{plan.arena_size}];\n")
     if plan.copy_input_to_output:
         calls.append(f"  memcpy(output, input, {graph.tensors[graph.output_indices[0]].size});")
     input_size = graph.tensors[graph.input_indices[0]].size

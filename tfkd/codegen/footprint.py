@@ -58,17 +58,18 @@ def _tflm_int8_outputs(tflite_bytes, samples):
     return outputs
 
 
-def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tflm=True, weights="auto"):
+def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tflm=True, weights="auto", stream="auto"):
     """Builds the generated C for the Cortex-M4, runs it in QEMU on ``samples`` and returns a dict.
 
     ``samples``: int8 model inputs (default: 8 seeded random ones). The result holds flash_bytes,
     ram_bytes (arena_bytes + data_bytes + stack_bytes), instructions_per_inference,
     instructions_per_mac, macs, outputs (int8 rows), and, with ``compare_tflm``, tflm_arena_bytes,
     tflite_bytes, matches_tflm (bit-exact outputs) and the ratios against them. Raises OSError when
-    the Arm toolchain or QEMU is missing (see :func:`tfkd.codegen.cortex_m4.missing_tools`). ``weights``: as
-    for :func:`tfkd.codegen.compile_model`; the result's ``weights`` is the summary's weight storage section.
+    the Arm toolchain or QEMU is missing (see :func:`tfkd.codegen.cortex_m4.missing_tools`). ``weights`` and
+    ``stream``: as for :func:`tfkd.codegen.compile_model`; the result's ``weights`` is the summary's weight
+    storage section.
     """
-    sources, summary = generator.compile_model(tflite_bytes, name, weights)
+    sources, summary = generator.compile_model(tflite_bytes, name, weights, stream)
     samples = _samples(samples, summary["input_size"])
     with tempfile.TemporaryDirectory(prefix="tfkd-codegen-", dir=build_dir) as tmp:
         source_dir = os.path.join(tmp, "src")

@@ -21,7 +21,7 @@ arena grows by at most the largest scratch.
 
 import dataclasses
 
-from tfkd.codegen import overlap
+from tfkd.codegen import overlap, streaming
 from tfkd.model import ModelError
 
 # Offsets are kept word aligned so that the arena can be read with wider loads later.
@@ -65,7 +65,7 @@ def _in_place_leads(graph, steps, root, first, last):
         for k, arg in enumerate(step.args):
             if arg[0] != "tensor" or graph.tensors[arg[1]].data is not None or last[root[arg[1]]] != i:
                 continue
-            lead = overlap.output_lead(step, k)
+            lead = step.output_lead(k) if isinstance(step, streaming.StreamStep) else overlap.output_lead(step, k)
             if lead is not None:
                 leads[(root[arg[1]], step.output)] = _align(lead)
     return leads
