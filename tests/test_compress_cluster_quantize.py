@@ -106,6 +106,36 @@ def test_summary_table_and_dict(clustered):
     assert "conv_2" in text and "sparsity" in text and "unique" in text
 
 
+def test_depthwise_kernels_cluster_only_when_asked(digits_slice, tmp_path):
+    """TF-MOT's registry leaves DepthwiseConv2D kernels alone; depthwise=True clusters them through TF-MOT."""
+    (x, y), (x_test, _) = digits_slice
+    tf_keras.utils.set_random_seed(0)
+    student = tfkd.models.ds_cnn_student((8, 8, 1), 10)
+    student.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    student.fit(x, y, epochs=1, batch_size=32, verbose=0)
+
+    def depthwise_distinct(model):
+        return {layer.name: np.unique(layer.depthwise_kernel.numpy()).size
+                for layer in model.layers if isinstance(layer, tf_keras.layers.DepthwiseConv2D)}
+
+    plain = tfkd.compress.cluster(student, (x, y), n_clusters=N_CLUSTERS, epochs=1, verbose=0)
+    # 3x3 kernels of 16 channels: 144 trained values each.
+    assert depthwise_distinct(plain) == {"depthwise_2": 144, "depthwise_3": 144}
+    both = tfkd.compress.cluster(student, (x, y), n_clusters=N_CLUSTERS, epochs=1, verbose=0, depthwise=True)
+    assert all(n <= N_CLUSTERS for n in depthwise_distinct(both).values())
+    assert tfkd.compress.summary(both).max_unique_values <= N_CLUSTERS
+    # The layers come back as tf_keras's own class: the model saves and loads without custom objects.
+    assert {type(both.get_layer(name)) for name in ("depthwise_2", "depthwise_3")} == {tf_keras.layers.DepthwiseConv2D}
+    assert_round_trip(both, tmp_path / "depthwise.keras", x_test)
+    # The int8 model keeps the clusters: each depthwise channel holds at most N_CLUSTERS int8 values.
+    _, interpreter = run_int8(tfkd.export.to_tflite(both, x), x_test[:10])
+    # TFLite's depthwise filters are 1 x 3 x 3 x channels; other filters start with their output channels,
+    # activations are 1 x 8 x 8 x channels.
+    depthwise = [w for w in int8_weights(interpreter) if w.shape[:3] == (1, 3, 3)]
+    assert len(depthwise) == 2
+    assert all(per_channel_unique(w) <= N_CLUSTERS for w in depthwise)
+
+
 @pytest.mark.parametrize("module_name", ["tfkd.compress", "tfkd.compress.summary", "tfkd.saving"])
 def test_docstring_examples(module_name):
     tf_keras.utils.set_random_seed(0)
