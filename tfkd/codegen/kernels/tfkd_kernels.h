@@ -466,33 +466,52 @@ static inline void tfkd_output_stage_init(tfkd_output_stage *o, int32_t offset, 
 
 typedef uint16_t __attribute__((aligned(1), may_alias)) tfkd_unaligned_u16;
 
+/* The general requantisation of a block (tfkd_store_block's other branch): packed as there. */
+static inline __attribute__((always_inline)) uint32_t tfkd_requantize_block(
+    const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int8_t *shift, int32_t c,
+    int32_t c1, int32_t pair) {
+  const int32_t m0 = multiplier[c], m1 = multiplier[c1], s0 = shift[c], s1 = shift[c1], offset = o->offset;
+  const int32_t v00 = tfkd_ssat8(tfkd_requantize(acc[0], m0, s0) + offset);
+  const int32_t v10 = tfkd_ssat8(tfkd_requantize(acc[2], m1, s1) + offset);
+  if (!pair) return tfkd_pack4(v00, v10, v00, v10);
+  return tfkd_pack4(v00, v10, tfkd_ssat8(tfkd_requantize(acc[1], m0, s0) + offset),
+                    tfkd_ssat8(tfkd_requantize(acc[3], m1, s1) + offset));
+}
+
+/* Out of line for the single rows (FULLY_CONNECTED, a last odd pixel), whose layers are small: the general
+ * form is rare (no fast_requantize proof, or a right shift over 21) and this saves its copies; the row
+ * pairs keep it inline, which leaves their common path better registers. */
+static __attribute__((noinline, unused)) uint32_t tfkd_requantize_row(const tfkd_output_stage *o,
+                                                                      const int32_t *acc,
+                                                                      const int32_t *multiplier,
+                                                                      const int8_t *shift, int32_t c, int32_t c1) {
+  return tfkd_requantize_block(o, acc, multiplier, shift, c, c1, 0);
+}
+
 /* Outputs of a block of channels c, c + 1 by rows 0, 1 (acc as in tfkd_dot_paired_2x2) into out (row 0)
  * and out + row_step (row 1); second / pair say whether channel c + 1 and row 1 exist. Requantisation is
- * most of what an output costs when the products per output are few: the block's four values share the
+ * most of what an output costs when the products per output are few: the block's values share the
  * channels' constants, saturate to int8 (SSAT; the activation range lies within int8), are clamped as
- * one packed word and stored as two halfwords. */
+ * one packed word [row 0: c, c + 1][row 1: c, c + 1] and stored as halfwords. */
 static inline __attribute__((always_inline)) void tfkd_store_block(
     const tfkd_output_stage *o, const int32_t *acc, const int32_t *multiplier, const int8_t *shift, int32_t c,
     int32_t second, int32_t pair, int8_t *out, int32_t row_step) {
   const int32_t c1 = second ? c + 1 : c; /* a missing channel c + 1 is computed (as c) but not stored */
-  const int32_t m0 = multiplier[c], m1 = multiplier[c1];
-  int32_t v00, v01, v10, v11;
   uint32_t packed;
   if (o->folded) {
-    const int32_t r0 = ~shift[c], r1 = ~shift[c1];
+    const int32_t m0 = multiplier[c], m1 = multiplier[c1], r0 = ~shift[c], r1 = ~shift[c1];
     const int32_t round0 = o->offset_round << r0, round1 = o->offset_round << r1;
-    v00 = tfkd_ssat8_half(tfkd_requantize_folded(acc[0], m0, round0, r0));
-    v01 = tfkd_ssat8_half(tfkd_requantize_folded(acc[1], m0, round0, r0));
-    v10 = tfkd_ssat8_half(tfkd_requantize_folded(acc[2], m1, round1, r1));
-    v11 = tfkd_ssat8_half(tfkd_requantize_folded(acc[3], m1, round1, r1));
+    const int32_t v00 = tfkd_ssat8_half(tfkd_requantize_folded(acc[0], m0, round0, r0));
+    const int32_t v10 = tfkd_ssat8_half(tfkd_requantize_folded(acc[2], m1, round1, r1));
+    packed = pair ? tfkd_pack4(v00, v10, tfkd_ssat8_half(tfkd_requantize_folded(acc[1], m0, round0, r0)),
+                               tfkd_ssat8_half(tfkd_requantize_folded(acc[3], m1, round1, r1)))
+                  : tfkd_pack4(v00, v10, v00, v10);
+  } else if (pair) {
+    packed = tfkd_requantize_block(o, acc, multiplier, shift, c, c1, 1);
   } else {
-    const int32_t s0 = shift[c], s1 = shift[c1], offset = o->offset;
-    v00 = tfkd_ssat8(tfkd_requantize(acc[0], m0, s0) + offset);
-    v01 = tfkd_ssat8(tfkd_requantize(acc[1], m0, s0) + offset);
-    v10 = tfkd_ssat8(tfkd_requantize(acc[2], m1, s1) + offset);
-    v11 = tfkd_ssat8(tfkd_requantize(acc[3], m1, s1) + offset);
+    packed = tfkd_requantize_row(o, acc, multiplier, shift, c, c1);
   }
-  packed = tfkd_clamp4(tfkd_pack4(v00, v10, v01, v11), o->low4, o->high4);
+  packed = tfkd_clamp4(packed, o->low4, o->high4);
   if (second) {
     *(tfkd_unaligned_u16 *)(out + c) = (uint16_t)packed;
     if (pair) *(tfkd_unaligned_u16 *)(out + row_step + c) = (uint16_t)(packed >> 16);
