@@ -355,7 +355,9 @@ def check_batch(cases):
         for k, (label, tflite_bytes, inputs) in enumerate(cases):
             name = f"m{k}"
             try:
-                sources, summary = compile_model(tflite_bytes, name)
+                # "all" streams every chain that shrinks the arena (depthwise ones too), so that the fuzz
+                # reaches tfkd_stream.c wherever a model allows it.
+                sources, summary = compile_model(tflite_bytes, name, stream="all")
             except ValueError as e:
                 results.append({"case": label, "error": str(e)})
                 continue
@@ -378,18 +380,20 @@ def check_batch(cases):
             run = subprocess.run([executable, str(k)], input=inputs.tobytes(), capture_output=True, timeout=120)
             ours = np.frombuffer(run.stdout, np.int8).reshape(len(inputs), summary["output_size"])
             theirs = TflmRunner(tflite_bytes).run(inputs)
-            results.append({"case": label, "ops": summary["ops"], "mismatched_bytes": int((ours != theirs).sum())})
+            results.append({"case": label, "ops": summary["ops"], "streams": len(summary["streamed"]),
+                            "mismatched_bytes": int((ours != theirs).sum())})
     return results
 
 
 def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=None, skip=0):
     """Runs ``cases`` seeded random instances per operator, ``branches`` of them per model; returns
-    {op: {"cases", "models", "with_op", "mismatches", "errors", "examples"}} (counts of models but ``cases``)."""
+    {op: {"cases", "models", "with_op", "per_tensor", "streamed", "mismatches", "errors", "examples"}} (counts of
+    models but ``cases``; "streamed": models with a chain run row by row)."""
     models = -(-cases // branches)
     # Interleaved, so that an interrupted run has covered every operator evenly.
     pending = [(op, seed * 1_000_003 + i * 7919 + sum(map(ord, op))) for i in range(models) for op in ops][skip:]
-    summary = {op: {"cases": 0, "models": 0, "with_op": 0, "per_tensor": 0, "mismatches": 0, "errors": 0,
-                    "examples": []} for op in ops}
+    summary = {op: {"cases": 0, "models": 0, "with_op": 0, "per_tensor": 0, "streamed": 0, "mismatches": 0,
+                    "errors": 0, "examples": []} for op in ops}
     for start in range(0, len(pending), BATCH):
         batch, per_tensor = [], {}
         for op, case_seed in pending[start:start + BATCH]:
@@ -400,6 +404,7 @@ def fuzz(ops, cases, seed=0, branches=BRANCHES_PER_MODEL, log=print, progress=No
             op, case_seed = result["case"]
             entry = summary[op]
             entry["per_tensor"] += int(per_tensor[(op, case_seed)])
+            entry["streamed"] += int(result.get("streams", 0) > 0)
             entry["cases"] += branches
             entry["models"] += 1
             entry["with_op"] += int(op in result.get("ops", ()) or op == "CHAIN" and "error" not in result)
@@ -444,11 +449,11 @@ def main(argv=None):
 
     summary = fuzz(ops, args.cases, args.seed, args.branches, log=lambda line: print(line, file=sys.stderr, flush=True),
                    progress=save, skip=args.skip)
-    print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'per-tensor':>10} {'mismatches':>10} "
-          f"{'errors':>6}")
+    print(f"{'operator':<20} {'instances':>9} {'models':>6} {'with op':>7} {'per-tensor':>10} {'streamed':>8} "
+          f"{'mismatches':>10} {'errors':>6}")
     for op, entry in summary.items():
         print(f"{op:<20} {entry['cases']:>9} {entry['models']:>6} {entry['with_op']:>7} {entry['per_tensor']:>10} "
-              f"{entry['mismatches']:>10} {entry['errors']:>6}")
+              f"{entry['streamed']:>8} {entry['mismatches']:>10} {entry['errors']:>6}")
         for example in entry["examples"]:
             print(f"    seed {example['seed']}: {example}")
     print(f"{sum(e['cases'] for e in summary.values())} instances in {time.time() - began:.0f} s")
