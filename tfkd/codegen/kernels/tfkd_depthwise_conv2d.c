@@ -366,41 +366,48 @@ static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t
 #undef TFKD_DW_PAIRS
 #undef TFKD_DW_PAIR_TAP
 
-/* One row of a 3x3 layer whose windows there are all three rows tall, channels c..c + 3 (fast
- * requantisation; row: the window's first input row, out: the output row, both at channel c): the pixels
- * [x_lo, x_hi), whose windows lie wholly inside the input, two at a time through tfkd_dw_pair3x3 and a last
- * odd one through tfkd_dw_window3x3; the pixels before x_lo and from x_hi on (the caller allows at most one
- * on each side, its window cut to two columns) through tfkd_dw_window3x2, in order. */
-static void tfkd_dw_row3x3(const tfkd_conv_params *p, const tfkd_dw_group *g, const int8_t *row,
-                           const int8_t *filter, int8_t *out, int32_t x_lo, int32_t x_hi) {
+/* Rows [y_lo, y_hi) of a 3x3 layer, whose windows there are all three rows tall, channels c..c + 3 (fast
+ * requantisation; row: the first one's window's first input row, out: its output row, both at channel c),
+ * in order. In each row the pixels [x_lo, x_hi), whose windows lie wholly inside the input, two at a time
+ * through tfkd_dw_pair3x3 and a last odd one through tfkd_dw_window3x3; the pixels before x_lo and from x_hi
+ * on (the caller allows at most one on each side, its window cut to two columns) through tfkd_dw_window3x2. */
+static void tfkd_dw_rows3x3(const tfkd_conv_params *p, const tfkd_dw_group *g, const int8_t *row,
+                            const int8_t *filter, int8_t *out, int32_t x_lo, int32_t x_hi, int32_t y_lo,
+                            int32_t y_hi) {
   const int32_t depth = p->input_depth, pixel_step = p->stride_width * depth;
   const int32_t steps[2] = {p->dilation_height * p->input_width * depth, 3 * depth};
-  const int8_t *in = row + (x_lo * p->stride_width - p->pad_width) * depth;
-  int32_t acc[8], x;
-  if (x_lo) {
-    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
-    tfkd_dw_window3x2(row, filter + depth, depth, steps, g->xo, acc);
-    tfkd_dw_store4(g, out, acc);
-  }
-  out += x_lo * depth;
-  for (x = x_lo; x + 1 < x_hi; x += 2) {
-    acc[0] = acc[4] = g->start[0]; acc[1] = acc[5] = g->start[1];
-    acc[2] = acc[6] = g->start[2]; acc[3] = acc[7] = g->start[3];
-    tfkd_dw_pair3x3(in, g->table, acc);
-    tfkd_dw_store4(g, out, acc);
-    tfkd_dw_store4(g, out + depth, acc + 4);
-    in += 2 * pixel_step; out += 2 * depth;
-  }
-  if (x < x_hi) {
-    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
-    tfkd_dw_window3x3(in, filter, depth, 2 * depth, steps, g->xo, &acc[0], &acc[1], &acc[2], &acc[3]);
-    tfkd_dw_store4(g, out, acc);
-    in += pixel_step; out += depth;
-  }
-  if (x_hi < p->output_width) {
-    acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
-    tfkd_dw_window3x2(in, filter, depth, steps, g->xo, acc);
-    tfkd_dw_store4(g, out, acc);
+  const int32_t in_row_step = p->stride_height * p->input_width * depth, out_row_step = p->output_width * depth;
+  const int32_t right = x_hi < p->output_width;
+  int32_t y;
+  for (y = y_lo; y < y_hi; ++y, row += in_row_step, out += out_row_step) {
+    const int8_t *in = row + (x_lo * p->stride_width - p->pad_width) * depth;
+    int8_t *o = out;
+    int32_t acc[8], x;
+    if (x_lo) {
+      acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+      tfkd_dw_window3x2(row, filter + depth, depth, steps, g->xo, acc);
+      tfkd_dw_store4(g, o, acc);
+    }
+    o += x_lo * depth;
+    for (x = x_lo; x + 1 < x_hi; x += 2) {
+      acc[0] = acc[4] = g->start[0]; acc[1] = acc[5] = g->start[1];
+      acc[2] = acc[6] = g->start[2]; acc[3] = acc[7] = g->start[3];
+      tfkd_dw_pair3x3(in, g->table, acc);
+      tfkd_dw_store4(g, o, acc);
+      tfkd_dw_store4(g, o + depth, acc + 4);
+      in += 2 * pixel_step; o += 2 * depth;
+    }
+    if (x < x_hi) {
+      acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+      tfkd_dw_window3x3(in, filter, depth, 2 * depth, steps, g->xo, &acc[0], &acc[1], &acc[2], &acc[3]);
+      tfkd_dw_store4(g, o, acc);
+      in += pixel_step; o += depth;
+    }
+    if (right) {
+      acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
+      tfkd_dw_window3x2(in, filter, depth, steps, g->xo, acc);
+      tfkd_dw_store4(g, o, acc);
+    }
   }
 }
 
@@ -418,25 +425,26 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
   const int32_t x_hi_raw = width - fw + pad >= 0 ? (width - fw + pad) / stride + 1 : 0;
   const int32_t x_lo = x_lo_raw < out_w ? x_lo_raw : out_w;
   const int32_t x_hi = x_hi_raw < x_lo ? x_lo : (x_hi_raw < out_w ? x_hi_raw : out_w);
-  /* Rows [y_lo, y_hi): the window's three rows lie inside the input. */
-  const int32_t y_lo = (p->pad_height + p->stride_height - 1) / p->stride_height;
-  const int32_t y_span = p->input_height - 1 - 2 * p->dilation_height + p->pad_height;
-  const int32_t y_hi = y_span >= 0 ? y_span / p->stride_height + 1 : 0;
-  const int32_t in_row_step = p->stride_height * width * depth, out_row_step = out_w * depth;
+  /* Interior rows [y_lo, y_hi): the window's three rows lie inside the input. */
+  const int32_t out_h = p->output_height, y_span = p->input_height - 1 - 2 * p->dilation_height + p->pad_height;
+  const int32_t y_lo_raw = (p->pad_height + p->stride_height - 1) / p->stride_height;
+  const int32_t y_hi_raw = y_span >= 0 ? y_span / p->stride_height + 1 : 0;
+  const int32_t y_lo = y_lo_raw < out_h ? y_lo_raw : out_h;
+  const int32_t y_hi = y_hi_raw < y_lo ? y_lo : (y_hi_raw < out_h ? y_hi_raw : out_h);
   int32_t fast = p->fast_requantize, pairs, out_y, c;
   tfkd_dw_group g;
   for (c = 0; c < depth; ++c) fast &= shift[c] >= -21; /* rs <= 21: the folded rounding fits (above) */
-  /* Those rows go through tfkd_dw_row3x3 when it can take their borders. */
-  pairs = fast && fw == 3 && p->filter_height == 3 && x_hi > x_lo && pad == x_lo && x_lo <= 1 &&
+  /* Those rows go through tfkd_dw_rows3x3 when it can take their borders. */
+  pairs = fast && fw == 3 && p->filter_height == 3 && x_hi - x_lo >= 2 && pad == x_lo && x_lo <= 1 &&
           (x_hi == out_w || (x_hi + 1 == out_w && width - (x_hi * stride - pad) == 2));
   for (c = 0; c + 4 <= depth; c += 4) {
-    int32_t in_at = (y_lo * p->stride_height - p->pad_height) * width * depth + c, out_at = y_lo * out_row_step + c;
     tfkd_dw_setup(p, filter, bias, multiplier, shift, c, fast, pairs, &g);
-    for (out_y = 0; out_y < p->output_height; ++out_y) {
+    for (out_y = 0; out_y < out_h; ++out_y) {
       int32_t fy_start, fy_end;
-      if (pairs && out_y >= y_lo && out_y < y_hi) {
-        tfkd_dw_row3x3(p, &g, input + in_at, filter + c, output + out_at, x_lo, x_hi);
-        in_at += in_row_step; out_at += out_row_step;
+      if (pairs && out_y == y_lo && y_hi > y_lo) {
+        tfkd_dw_rows3x3(p, &g, input + (y_lo * p->stride_height - p->pad_height) * width * depth + c, filter + c,
+                        output + y_lo * out_w * depth + c, x_lo, x_hi, y_lo, y_hi);
+        out_y = y_hi - 1;
         continue;
       }
       tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
@@ -444,7 +452,7 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
       tfkd_dw_pixels(p, &g, input, filter, output, c, out_y, fy_start, fy_end, 0, out_w);
     }
   }
-  tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, c);
+  if (c < depth) tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, c);
 }
 
 /* Whether the channel-group order above is safe: the output does not overlap the input, or lies whole
