@@ -57,8 +57,9 @@ def _conv_paths_model():
     per-row path (a 3x7 filter of depth 8: over TFKD_WIDE_MAX_DEPTH; strides, SAME padding), pointwise (odd
     pixel and channel counts, depths not a multiple of 4), the plain C fallback (depth 7 with a 7x7 filter: a
     patch over TFKD_IM2COL_MAX), the depth-1 3-row path (channel counts with and without a remainder past
-    groups of 4, 2 to 4 columns, strides, windows cut by SAME padding), FULLY_CONNECTED widened
-    and not (depth 160), with depths not a multiple of 4."""
+    groups of 4, 2 to 4 columns, strides, windows cut by SAME padding), widened patches of filter rows that are
+    whole groups at depths 1 and 2 (cut rows value by value), FULLY_CONNECTED widened and not (depth 160), with
+    depths not a multiple of 4."""
     import tf_keras
     from tf_keras import layers
 
@@ -79,7 +80,9 @@ def _conv_paths_model():
     t = layers.Conv2D(5, 3, strides=2, padding="same", activation="relu")(d)          # taps3, 5 channels, 5x7
     t2 = layers.Conv2D(8, (3, 4), padding="valid")(d)                                 # taps3, 4 columns, 7x10
     t3 = layers.Conv2D(3, (3, 2), strides=(1, 3), padding="same")(d)                 # taps3, 2 columns, 9x5
-    t = layers.Concatenate()([layers.Flatten()(t), layers.Flatten()(t2), layers.Flatten()(t3)])
+    r1 = layers.Conv2D(6, (2, 4), strides=(2, 1), padding="same")(d)                # rows of one group, cut
+    r2 = layers.Conv2D(5, (3, 2), padding="same")(layers.Conv2D(2, 1)(inputs))        # depth 2: taps share groups
+    t = layers.Concatenate()([layers.Flatten()(m) for m in (t, t2, t3, r1, r2)])
     v = layers.Concatenate()([v, u, layers.Dense(7)(t)])
     return tf_keras.Model(inputs, layers.Dense(6)(layers.Dense(10)(v)))               # FC, depth 13 and 10
 
@@ -110,7 +113,7 @@ def test_conv_and_fc_dsp_paths_are_bit_exact(per_channel, fast, inline_asm, monk
     if not inline_asm:
         monkeypatch.setattr(cortex_m4, "CFLAGS", (*cortex_m4.CFLAGS, "-DTFKD_NO_INLINE_ASM"))
     steps = [s for s in lowering.lower(lowering.read_int8_model(tflite)) if s.kind in ("CONV_2D", "FULLY_CONNECTED")]
-    assert len(steps) == 19
+    assert len(steps) == 22
     flags = {s.params["fast_requantize"] for s in steps}
     assert flags == {int(fast)}
     samples = np.random.default_rng(5).integers(-128, 128, size=(3, 9 * 13 * 5)).astype(np.int8)

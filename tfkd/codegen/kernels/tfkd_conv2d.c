@@ -53,33 +53,64 @@ static void tfkd_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, cons
   }
 }
 
-/* The patch of output pixel (out_y, out_x), widened (tfkd_widen_row's pairs, every stride words) for an
- * input depth that is a multiple of 4, so that each tap is whole groups; taps in the padding are 0. */
+/* The patch of output pixel (out_y, out_x), widened (tfkd_widen_row's pairs, every stride words), for a
+ * filter row of whole groups (filter_width * input_depth a multiple of 4); values in the padding are 0.
+ * A row inside the image is one run of input, widened a word at a time; a row cut by the image's side, or
+ * dilated, goes tap by tap when the depth is a multiple of 4, else value by value. */
 static void tfkd_widen_patch(const tfkd_conv_params *p, const int8_t *input, int32_t out_y, int32_t out_x,
                              uint32_t *dst, int32_t stride) {
-  const int32_t depth = p->input_depth;
+  const int32_t depth = p->input_depth, width = p->input_width, row_values = p->filter_width * depth;
+  const int32_t x0 = out_x * p->stride_width - p->pad_width;
+  const int32_t whole = p->dilation_width == 1 && x0 >= 0 && x0 + p->filter_width <= width;
   const uint32_t xo = tfkd_offset_pair(p->input_offset);
-  int32_t filter_y, filter_x, d;
+  int32_t filter_y, filter_x, d, j;
   for (filter_y = 0; filter_y < p->filter_height; ++filter_y) {
     const int32_t in_y = out_y * p->stride_height - p->pad_height + p->dilation_height * filter_y;
-    for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
-      const int32_t in_x = out_x * p->stride_width - p->pad_width + p->dilation_width * filter_x;
-      if (in_y < 0 || in_y >= p->input_height || in_x < 0 || in_x >= p->input_width) {
-        for (d = 0; d < depth; d += 4, dst += stride) dst[0] = dst[1] = 0;
-      } else {
-        const int8_t *in = input + (in_y * p->input_width + in_x) * depth;
+    const int8_t *row;
+    if (in_y < 0 || in_y >= p->input_height) {
+      for (d = 0; d < row_values; d += 4, dst += stride) dst[0] = dst[1] = 0;
+      continue;
+    }
+    row = input + in_y * width * depth;
+    if (whole) {
+      for (d = 0; d < row_values; d += 4, dst += stride) {
+        const uint32_t v = tfkd_read4(row + x0 * depth + d);
+        dst[0] = tfkd_sxtab16(xo, v);
+        dst[1] = tfkd_sxtab16_ror8(xo, v);
+      }
+      continue;
+    }
+    if (depth % 4 == 0) {
+      for (filter_x = 0; filter_x < p->filter_width; ++filter_x) {
+        const int32_t in_x = x0 + p->dilation_width * filter_x;
         for (d = 0; d < depth; d += 4, dst += stride) {
-          const uint32_t v = tfkd_read4(in + d);
+          uint32_t v;
+          if (in_x < 0 || in_x >= width) {
+            dst[0] = dst[1] = 0;
+            continue;
+          }
+          v = tfkd_read4(row + in_x * depth + d);
           dst[0] = tfkd_sxtab16(xo, v);
           dst[1] = tfkd_sxtab16_ror8(xo, v);
         }
       }
+      continue;
+    }
+    for (d = 0; d < row_values; d += 4, dst += stride) {
+      int32_t lane[4];
+      for (j = 0; j < 4; ++j) {
+        const int32_t tap = (d + j) / depth, in_x = x0 + p->dilation_width * tap;
+        lane[j] = in_x >= 0 && in_x < width ? row[in_x * depth + d + j - tap * depth] + p->input_offset : 0;
+      }
+      dst[0] = ((uint32_t)lane[0] & 0xFFFFu) | ((uint32_t)lane[2] << 16);
+      dst[1] = ((uint32_t)lane[1] & 0xFFFFu) | ((uint32_t)lane[3] << 16);
     }
   }
 }
 
-/* Cortex-M4 path for depths that are a multiple of 4 and patches of at most TFKD_WIDE_MAX_DEPTH values:
- * two output pixels' patches widened into one scratch (im2col straight to int16, 16 bytes a group), then
+/* Cortex-M4 path for filter rows of whole groups (depth a multiple of 4, or an undilated row whose width
+ * times depth is: DS-CNN's 10x4 depth-1 filter) and patches of at most TFKD_WIDE_MAX_DEPTH values: two
+ * output pixels' patches widened into one scratch (im2col straight to int16, 16 bytes a group), then
  * every output channel pair from it as in tfkd_matmul. */
 static void tfkd_conv2d_wide(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
@@ -283,17 +314,18 @@ void tfkd_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *f
                 filter, bias, multiplier, shift, p->input_offset, &o, output);
     return;
   }
-  if (p->input_depth % 4 == 0 && k4 <= TFKD_WIDE_MAX_DEPTH) {
+  if (p->input_depth == 1 && p->filter_height == 3 && p->filter_width <= 4 && p->dilation_width == 1 &&
+      p->output_depth <= TFKD_TAPS3_MAX_CHANNELS && o.folded) {
+    tfkd_conv2d_taps3(p, input, filter, bias, multiplier, shift, &o, output);
+    return;
+  }
+  if ((p->input_depth % 4 == 0 || (p->dilation_width == 1 && p->filter_width * p->input_depth % 4 == 0)) &&
+      k4 <= TFKD_WIDE_MAX_DEPTH) {
     tfkd_conv2d_wide(p, input, filter, bias, multiplier, shift, &o, output);
     return;
   }
   if (p->input_depth % 4 == 0 && p->dilation_width == 1) {
     tfkd_conv2d_dsp(p, input, filter, bias, multiplier, shift, &o, output);
-    return;
-  }
-  if (p->input_depth == 1 && p->filter_height == 3 && p->filter_width <= 4 && p->dilation_width == 1 &&
-      p->output_depth <= TFKD_TAPS3_MAX_CHANNELS && o.folded) {
-    tfkd_conv2d_taps3(p, input, filter, bias, multiplier, shift, &o, output);
     return;
   }
   if (k4 <= TFKD_IM2COL_MAX) {
