@@ -13,7 +13,7 @@ import pytest
 import tf_keras
 
 import tfkd
-from tfkd.codegen import QemuRunner, compile_model, cortex_m4, generate, host, lowering, weight_storage
+from tfkd.codegen import HostRunner, QemuRunner, compile_model, cortex_m4, generate, host, lowering, weight_storage
 from tfkd.model import TflmRunner, read_model
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "gcc")) is None, reason="no host C compiler")
@@ -48,9 +48,15 @@ def _cases():
     many_tables = np.stack([np.round(rng.normal(size=16)[rng.integers(0, 16, 64)] * (10 + c)).clip(-128, 127)
                             for c in range(40)]).astype(np.int8)  # 40 channels, 40 value sets: 8-bit table ids
     layer16 = rng.choice(np.arange(-100, 100, 13), size=(8, 100)).astype(np.int8)  # one table for the layer
+    # Channels of 2 (or 4) value sets, as per-channel scales that take 2 (or 4) values give a clustered layer:
+    # 2 (4) tables, so 1-bit (2-bit) table ids.
+    scales = {}
+    for count in (2, 4):
+        sets = np.stack([rng.choice(np.arange(-128, 128), size=16, replace=False) for _ in range(count)])
+        scales[count] = np.stack([sets[c % count][rng.integers(0, 16, 40)] for c in range(36)]).astype(np.int8)
     return {"dense": (dense, 32), "pruned": (pruned, 32), "clustered": (clustered, 32), "both": (both, 32),
             "depthwise": (depthwise, 24), "many_tables": (many_tables, 40), "layer16": (layer16, 8),
-            "odd": (clustered[:, :63].copy(), 32)}
+            "odd": (clustered[:, :63].copy(), 32), "two_scales": (scales[2], 36), "four_scales": (scales[4], 36)}
 
 
 def test_encoder_picks_the_smallest_format_and_round_trips():
@@ -72,6 +78,12 @@ def test_encoder_picks_the_smallest_format_and_round_trips():
     assert weight_storage.encode(*cases["both"]).stored_bytes <= 0.3 * n
     assert weight_storage.encode(*cases["many_tables"]).params["format"] & weight_storage.IDS8_FLAG
     assert weight_storage.encode(*cases["layer16"]).params["tables"] == 1
+    for name, tables, flag, id_bytes in (("two_scales", 2, weight_storage.IDS1_FLAG, 5),
+                                         ("four_scales", 4, weight_storage.IDS2_FLAG, 9)):
+        encoded = weight_storage.encode(*cases[name])
+        assert encoded.params["tables"] == tables and encoded.params["format"] & flag, name
+        # 36 channel-major groups: 36 ids of 1 (2) bits, then 36 x 40 / 2 index bytes.
+        assert encoded.stored_bytes == tables * 16 + id_bytes + 720 + weight_storage.PARAMS_BYTES, name
 
 
 def test_c_decoder_expands_every_format_and_layout(tmp_path):
@@ -130,7 +142,8 @@ def test_decoder_builds_warning_free_for_cortex_m4(tmp_path):
 @pytest.fixture(scope="module")
 def compressed_models():
     """The depthwise-separable student (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) and an MLP on digits:
-    trained, 75%-pruned (constant schedule), clustered to 16 values, and pruned then clustered, as int8."""
+    trained, 75%-pruned (constant schedule), clustered to 16 values, and pruned then clustered, as int8; and
+    a 64-wide student (depthwise filters of 576 bytes) clustered without and with its depthwise kernels."""
     (x, y), (x_test, _), _ = tfkd.data.load("digits")
     models = {}
     for family, build in (("ds_cnn", lambda: tfkd.models.ds_cnn_student(x.shape[1:], 10)),
@@ -147,6 +160,13 @@ def compressed_models():
         both = tfkd.compress.cluster(pruned, (x, y), n_clusters=16, epochs=1, verbose=0)
         for variant, m in (("dense", model), ("pruned", pruned), ("clustered", clustered), ("pruned+clustered", both)):
             models[f"{family}/{variant}"] = tfkd.export.to_tflite(m, x[:200], io="int8")
+    tf_keras.utils.set_random_seed(SEED)
+    wide = tfkd.models.ds_cnn_student(x.shape[1:], 10, width=64)
+    wide.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    wide.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    for variant, depthwise in (("clustered", False), ("clustered+depthwise", True)):
+        clustered = tfkd.compress.cluster(wide, (x, y), n_clusters=16, epochs=1, verbose=0, depthwise=depthwise)
+        models[f"ds_cnn64/{variant}"] = tfkd.export.to_tflite(clustered, x[:200], io="int8")
     scale, zero_point = read_model(models["ds_cnn/dense"]).inputs[0].quantization
     x_int8 = tfkd.model.quantize(x_test[:SAMPLES], scale, zero_point).reshape(SAMPLES, -1)
     rng = np.random.default_rng(SEED)
@@ -196,7 +216,8 @@ def test_compressed_models_are_bit_exact_on_the_host(compressed_models, family, 
         assert formats == ["dense"] * len(formats)
         assert w["stored_bytes"] == w["dense_bytes"] and "tfkd_decode_weights(" not in source
         return
-    # TF-MOT prunes and clusters Conv2D and Dense kernels, not DepthwiseConv2D ones: those stay dense.
+    # TF-MOT prunes and clusters Conv2D and Dense kernels, not DepthwiseConv2D ones (unless asked, below):
+    # those stay dense.
     for (kind, _, per_channel, zeros), layer in zip(_filter_distinct(tflite_bytes), w["layers"]):
         if kind == "DEPTHWISE_CONV_2D":
             assert zeros < 0.1 and layer["format"] == "dense"
@@ -227,6 +248,48 @@ def test_compressed_models_are_bit_exact_on_cortex_m4(compressed_models, model):
     runner = QemuRunner(models[model])
     assert any(layer["format"] != "dense" for layer in runner.summary["weights"]["layers"])
     np.testing.assert_array_equal(runner.run(inputs[:QEMU_SAMPLES]), TflmRunner(models[model]).run(inputs[:QEMU_SAMPLES]))
+
+
+def test_clustered_depthwise_filters_are_stored_4_bit_and_bit_exact(compressed_models):
+    """With cluster(depthwise=True) the depthwise filters, 6% of the 64-wide student's bytes and dense
+    otherwise, are stored as 4-bit indices too; outputs stay those of TFLite Micro. HostRunner's weights=
+    reaches the generated C."""
+    models, inputs = compressed_models
+    layers = {}
+    for variant in ("clustered", "clustered+depthwise"):
+        tflite_bytes = models[f"ds_cnn64/{variant}"]
+        runner = HostRunner(tflite_bytes)
+        np.testing.assert_array_equal(runner.run(inputs), TflmRunner(tflite_bytes).run(inputs))
+        layers[variant] = runner.summary["weights"]
+    formats = {variant: {layer["kind"]: set() for layer in w["layers"]} for variant, w in layers.items()}
+    for variant, w in layers.items():
+        for layer in w["layers"]:
+            formats[variant][layer["kind"]].add(layer["format"])
+    assert formats["clustered"]["DEPTHWISE_CONV_2D"] == {"dense"}
+    assert formats["clustered+depthwise"]["DEPTHWISE_CONV_2D"] == {"table4"}
+    assert "dense" not in set.union(*formats["clustered+depthwise"].values())
+    depthwise_bytes = {variant: sum(layer["stored_bytes"] for layer in w["layers"]
+                                    if layer["kind"] == "DEPTHWISE_CONV_2D") for variant, w in layers.items()}
+    assert depthwise_bytes["clustered+depthwise"] <= 0.8 * depthwise_bytes["clustered"]
+    assert layers["clustered+depthwise"]["ratio"] <= 0.55
+    dense = HostRunner(models["ds_cnn64/clustered+depthwise"], weights="dense")
+    assert {layer["format"] for layer in dense.summary["weights"]["layers"]} == {"dense"}
+    np.testing.assert_array_equal(dense.run(inputs), TflmRunner(models["ds_cnn64/clustered+depthwise"]).run(inputs))
+
+
+@pytest.mark.skipif(bool(cortex_m4.missing_tools()), reason="no Arm toolchain or QEMU")
+def test_qemu_runner_takes_the_weights_option(compressed_models):
+    models, inputs = compressed_models
+    tflite_bytes = models["ds_cnn64/clustered+depthwise"]
+    expected = TflmRunner(tflite_bytes).run(inputs[:QEMU_SAMPLES])
+    for weights in ("auto", "dense"):
+        runner = QemuRunner(tflite_bytes, weights=weights)
+        formats = [(layer["kind"], layer["format"]) for layer in runner.summary["weights"]["layers"]]
+        if weights == "auto":
+            assert ("DEPTHWISE_CONV_2D", "table4") in formats and all(f != "dense" for _, f in formats)
+        else:
+            assert {f for _, f in formats} == {"dense"}
+        np.testing.assert_array_equal(runner.run(inputs[:QEMU_SAMPLES]), expected)
 
 
 def test_weights_option_is_checked():

@@ -5,12 +5,14 @@
 
 Each model of tools/tflm_models.py (published input sizes, seeded weights) is fine-tuned for one epoch on
 seeded random data, then compressed by the real TF-MOT pipelines through tfkd.compress: 75% magnitude
-pruning with a constant schedule, 16-cluster weight clustering, and pruning then sparsity-preserving
-clustering. Each variant is converted with tfkd.export.to_tflite(io="int8"), per-channel (TFLite's default)
-and, for the clustered ones, per-tensor (per_channel=False) too. For each, tfkd.codegen.measure on QEMU
-Cortex-M4 builds the generated C with weights="auto" (compressed where smaller) and weights="dense"; the
-table gives the filter bytes (dense vs stored, with tables, bitmaps and decoder parameters), the formats,
-flash, RAM and instructions per inference of both, and whether the outputs equal TFLite Micro's bit for bit.
+pruning with a constant schedule, 16-cluster weight clustering (of the layers TF-MOT clusters; and, for
+models with DepthwiseConv2D layers, of those too: cluster(..., depthwise=True)), and pruning then
+sparsity-preserving clustering. Each variant is converted with tfkd.export.to_tflite(io="int8"),
+per-channel (TFLite's default) and, for the clustered ones, per-tensor (per_channel=False) too. For
+each, tfkd.codegen.measure on QEMU Cortex-M4 builds the generated C with weights="auto" (compressed
+where smaller) and weights="dense"; the table gives the filter bytes (dense vs stored, with tables,
+bitmaps and decoder parameters), the formats, flash, RAM and instructions per inference of both, and
+whether the outputs equal TFLite Micro's bit for bit.
 """
 
 import argparse
@@ -44,7 +46,12 @@ def variants(builder):
     pruned = tfkd.compress.prune(model, (x, y), target_sparsity=0.75, schedule="constant", epochs=1, verbose=0)
     clustered = tfkd.compress.cluster(model, (x, y), n_clusters=16, epochs=1, verbose=0)
     both = tfkd.compress.cluster(pruned, (x, y), n_clusters=16, epochs=1, verbose=0)
-    return {"dense": model, "75% pruned": pruned, "16 clusters": clustered, "pruned + 16 clusters": both}, x
+    found = {"dense": model, "75% pruned": pruned, "16 clusters": clustered}
+    if any(isinstance(layer, tf_keras.layers.DepthwiseConv2D) for layer in model.layers):
+        found["16 clusters, depthwise too"] = tfkd.compress.cluster(model, (x, y), n_clusters=16, epochs=1,
+                                                                    verbose=0, depthwise=True)
+    found["pruned + 16 clusters"] = both
+    return found, x
 
 
 def _formats(weights):

@@ -10,8 +10,8 @@ from tfkd.model import Runner
 
 
 class _GeneratedRunner(Runner):
-    def __init__(self, tflite_bytes, name="model"):
-        self._sources, self.summary = generator.compile_model(tflite_bytes, name)
+    def __init__(self, tflite_bytes, name="model", weights="auto"):
+        self._sources, self.summary = generator.compile_model(tflite_bytes, name, weights=weights)
         self._name = name
         self.input_shape = (1, self.summary["input_size"])
 
@@ -27,10 +27,11 @@ class _GeneratedRunner(Runner):
 class HostRunner(_GeneratedRunner):
     """Compiles the generated C once with the host compiler (``$CC`` or gcc, strict C99 -Werror).
 
-    For a float-I/O model it runs ``<name>_invoke_float``: float32 samples in, float32 outputs out."""
+    For a float-I/O model it runs ``<name>_invoke_float``: float32 samples in, float32 outputs out.
+    ``weights``: how filters are stored, as for :func:`tfkd.codegen.compile_model`."""
 
-    def __init__(self, tflite_bytes, name="model"):
-        super().__init__(tflite_bytes, name)
+    def __init__(self, tflite_bytes, name="model", weights="auto"):
+        super().__init__(tflite_bytes, name, weights)
         self._input_dtype = np.float32 if self.summary["float_input"] else np.int8
         self._output_dtype = np.float32 if self.summary["float_output"] else np.int8
         self._directory = tempfile.TemporaryDirectory(prefix="tfkd-host-")
@@ -44,7 +45,9 @@ class HostRunner(_GeneratedRunner):
 
 
 class QemuRunner(_GeneratedRunner):
-    """Builds the generated C with the samples into a Cortex-M4 image and runs it in QEMU (one image per call)."""
+    """Builds the generated C with the samples into a Cortex-M4 image and runs it in QEMU (one image per call).
+
+    ``weights``: how filters are stored, as for :func:`tfkd.codegen.compile_model`."""
 
     def run(self, samples):
         rows = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)

@@ -16,9 +16,9 @@ output channel but many more per layer (each channel has its own scale), so tabl
 weights: weight ``i`` belongs to group ``(i / run) % period + period * (i / block)``, which describes
 channel-major (OHWI, FULLY_CONNECTED), channel-innermost (depthwise) and interleaved layouts alike. Groups
 whose value sets fit one table share it (channels with the same scale share identical sets), and a table
-id per group (none, 4 or 8 bits) picks it. The encoder tries the group layouts that fit the step's output
-channels and keeps the smallest encoding; every encoding is decoded again here and compared byte for
-byte with the original before it is used.
+id per group picks it, in as few bits as the table count needs (none for one table, 1, 2, 4 or 8). The
+encoder tries the group layouts that fit the step's output channels and keeps the smallest encoding;
+every encoding is decoded again here and compared byte for byte with the original before it is used.
 
 At run time ``tfkd_decode_weights`` (``kernels/tfkd_weights.c``) expands a compressed filter into a
 scratch region of the static arena just before its kernel runs, and the kernel reads it as usual, so the
@@ -43,7 +43,9 @@ TABLE_ENTRIES = 16
 # uint8_t (20 bytes with padding). The decoder derives the section offsets from them.
 PARAM_FIELDS = ("size", "run", "block", "period", "tables", "table_size", "format")
 PARAMS_BYTES = 20
-SPARSE_FLAG, TABLE4_FLAG, IDS4_FLAG, IDS8_FLAG = 1, 2, 4, 8
+SPARSE_FLAG, TABLE4_FLAG, IDS4_FLAG, IDS8_FLAG, IDS1_FLAG, IDS2_FLAG = 1, 2, 4, 8, 16, 32
+# Table id widths (bits) and their format flags; a width never splits an id across bytes.
+ID_FLAGS = {0: 0, 1: IDS1_FLAG, 2: IDS2_FLAG, 4: IDS4_FLAG, 8: IDS8_FLAG}
 # A compressed format must save at least this fraction of a filter's dense bytes: decoding costs arena
 # scratch and instructions on every inference, which a few bytes of flash do not pay for (the zero padding
 # of an arranged filter, for instance, would otherwise make a dense layer "sparse" for 4 bytes).
@@ -103,47 +105,65 @@ def _layouts(n, channels):
     return list(dict.fromkeys(layouts))
 
 
-def _pack4(indices):
-    indices = np.asarray(indices, dtype=np.uint8)
-    if indices.size % 2:
-        indices = np.append(indices, np.uint8(0))
-    return (indices[0::2] | (indices[1::2] << 4)).astype(np.uint8)
+def _pack(fields, bits=4):
+    """``bits``-bit fields (1, 2, 4 or 8), low bits of each byte first, the last byte zero-padded."""
+    per_byte = 8 // bits
+    fields = np.asarray(fields, dtype=np.uint8)
+    padded = np.zeros(-(-fields.size // per_byte) * per_byte, dtype=np.uint8)
+    padded[:fields.size] = fields
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    return np.bitwise_or.reduce(padded.reshape(-1, per_byte) << shifts, axis=1).astype(np.uint8)
 
 
-def _unpack4(packed, count):
+def _unpack(packed, count, bits=4):
     packed = np.asarray(packed, dtype=np.uint8)
-    both = np.stack([packed & 15, packed >> 4], axis=1).reshape(-1)
-    return both[:count]
+    shifts = np.arange(8 // bits, dtype=np.uint8) * bits
+    return ((packed[:, None] >> shifts) & ((1 << bits) - 1)).reshape(-1)[:count]
 
 
 def _tables(values, groups, group_count):
-    """Greedy cover of each group's value set by as few tables of at most 16 values as it finds.
+    """Tables of at most 16 values that cover each group's value set, as few as it finds.
+
+    Groups with the same set share a table from the start; then, in rounds, each table that fits together
+    with another into one table merges with the one it shares the most values with, where that one's
+    choice is the same (at least the best pair of the round merges), until no two fit. (A first-fit by set
+    size, tried before, packed sets of different channel scales together early and needed up to half again
+    as many tables on clustered depthwise layers, whose 3x3 channels hold different subsets of their
+    scale's values; merging in rounds keeps a 1024-channel layer to a few dozen matrix products.)
 
     Returns ``(tables, table_of_group)`` or None when a group holds more than 16 distinct values."""
     keys = np.unique(groups.astype(np.int64) * 256 + (values.astype(np.int64) + 128))
-    key_groups = keys // 256
-    counts = np.bincount(key_groups, minlength=group_count)
-    if counts.max(initial=0) > TABLE_ENTRIES:
+    member = np.zeros((group_count, 256), dtype=bool)
+    member[keys // 256, keys % 256] = True
+    if member.sum(axis=1).max(initial=0) > TABLE_ENTRIES:
         return None
-    sets = [set() for _ in range(group_count)]
-    for g, v in zip(key_groups.tolist(), (keys % 256 - 128).tolist()):
-        sets[g].add(v)
-    tables, table_of_group = [], np.zeros(group_count, dtype=np.int64)
-    for g in sorted(range(group_count), key=lambda g: -len(sets[g])):
-        best, growth = None, None
-        for t, table in enumerate(tables):
-            grown = len(table | sets[g]) - len(table)
-            if len(table) + grown <= TABLE_ENTRIES and (growth is None or grown < growth):
-                best, growth = t, grown
-                if grown == 0:
-                    break
-        if best is None:
-            tables.append(set(sets[g]))
-            best = len(tables) - 1
-        else:
-            tables[best] |= sets[g]
-        table_of_group[g] = best
-    return [sorted(t) for t in tables], table_of_group
+    sets, table_of_group = np.unique(member, axis=0, return_inverse=True)
+    table_of_group = table_of_group.reshape(-1)
+    while len(sets) > 1:
+        counts = sets.astype(np.float32)  # a BLAS product; the counts (at most 256) are exact
+        shared = counts @ counts.T
+        sizes = np.diag(shared)
+        score = np.where(sizes[:, None] + sizes[None, :] - shared <= TABLE_ENTRIES, shared, -1.0)
+        np.fill_diagonal(score, -1.0)
+        if score.max() < 0:
+            break
+        partner = np.argmax(score, axis=1)
+        index = np.arange(len(sets))
+        pairs = (score[index, partner] >= 0) & (partner[partner] == index) & (index < partner)
+        if not pairs.any():
+            first = np.argmax(score) // len(sets)
+            pairs[first], partner[first] = True, np.argmax(score[first])
+        keep = np.ones(len(sets), dtype=bool)
+        keep[partner[pairs]] = False
+        into = index.copy()
+        into[partner[pairs]] = index[pairs]
+        sets = sets.copy()
+        sets[index[pairs]] |= sets[partner[pairs]]
+        renumber = np.cumsum(keep) - 1
+        table_of_group = renumber[into[table_of_group]]
+        sets = sets[keep]
+    tables = [(np.flatnonzero(row) - 128).tolist() for row in sets]
+    return tables, table_of_group
 
 
 def _encode(flat, fmt, layout):
@@ -172,21 +192,19 @@ def _encode(flat, fmt, layout):
             table_bytes[t, :len(table)] = table
             table_bytes[t, len(table):] = table[-1]
             lookup[t, np.asarray(table) + 128] = np.arange(len(table))
-        id_bits = 0 if len(tables) <= 1 else (4 if len(tables) <= 16 else 8)
+        id_bits = next(bits for bits in ID_FLAGS if len(tables) <= 1 << bits)
         parts.append(table_bytes.reshape(-1).view(np.uint8))
         offset += table_bytes.size
         if period > 0xFFFF or len(tables) > 0xFFFF:
             return None
         params.update(run=run, period=period, block=block, tables=len(tables), table_size=table_size)
-        params["format"] |= TABLE4_FLAG | {0: 0, 4: IDS4_FLAG, 8: IDS8_FLAG}[id_bits]
+        params["format"] |= TABLE4_FLAG | ID_FLAGS[id_bits]
         offsets.update(ids=offset, id_bits=id_bits)
-        if id_bits == 4:
-            parts.append(_pack4(table_of_group))
-        elif id_bits == 8:
-            parts.append(table_of_group.astype(np.uint8))
-        offset += parts[-1].size if id_bits else 0
+        if id_bits:
+            parts.append(_pack(table_of_group, id_bits))
+            offset += parts[-1].size
         indices = lookup[table_of_group[groups[kept]], flat[kept].astype(np.int64) + 128]
-        encoded_values = _pack4(indices)
+        encoded_values = _pack(indices)
     else:
         encoded_values = flat[kept].view(np.uint8)
     offsets["bitmap"] = offset
@@ -218,12 +236,10 @@ def decode(encoded):
     group_count = int(groups.max(initial=0)) + 1
     if o["id_bits"] == 0:
         table_of_group = np.zeros(group_count, dtype=np.int64)
-    elif o["id_bits"] == 4:
-        table_of_group = _unpack4(data[o["ids"]:o["bitmap"]], group_count).astype(np.int64)
     else:
-        table_of_group = data[o["ids"]:o["ids"] + group_count].astype(np.int64)
+        table_of_group = _unpack(data[o["ids"]:o["bitmap"]], group_count, o["id_bits"]).astype(np.int64)
     tables = data[:o["ids"]].view(np.int8).reshape(-1, p["table_size"])
-    indices = _unpack4(data[o["values"]:], count).astype(np.int64)
+    indices = _unpack(data[o["values"]:], count).astype(np.int64)
     out[bitmap] = tables[table_of_group[groups[bitmap]], indices]
     return out
 
