@@ -48,22 +48,29 @@ def _first_clobbered(step, lead):
     return None
 
 
-def _depthwise_steps(p, channel_groups):
+def _depthwise_steps(p, group_rows=None):
     """DEPTHWISE_CONV_2D's steps in the order its kernel takes them, each (input bytes read, output bytes
-    written, the reads all done before the writes). ``channel_groups``: the Cortex-M4 path's order (channel
-    groups of four outside, pixels in row-major order inside, then the channels past the last group pixel by
-    pixel); otherwise the plain path's (pixels outside, every channel of a pixel inside)."""
-    depth, multiplier = p["input_depth"], p["depth_multiplier"]
-    pixels = range(p["output_height"] * p["output_width"])
-    taps = [sorted({b // depth for b in _bytes_read(p, q)}) for q in pixels]
+    written, the reads all done before the writes). ``group_rows``: the Cortex-M4 path's order with the output
+    rows [start, stop) taken channel group by channel group (groups of four outside, those rows' pixels in
+    row-major order inside) and the other rows pixel by pixel (every group of four of a pixel, then the next
+    pixel), then the channels past the last group pixel by pixel; None: the plain path's order (pixels
+    outside, every channel of a pixel inside)."""
+    depth, multiplier, width = p["input_depth"], p["depth_multiplier"], p["output_width"]
+    pixels = p["output_height"] * width
+    taps = [sorted({b // depth for b in _bytes_read(p, q)}) for q in range(pixels)]
 
     def step(q, channels):
         return ({t * depth + c for t in taps[q] for c in channels},
                 {q * p["output_depth"] + c * multiplier + m for c in channels for m in range(multiplier)})
 
-    groups = depth - depth % 4 if channel_groups else 0
-    return ([step(q, range(c, c + 4)) for c in range(0, groups, 4) for q in pixels] +
-            [step(q, [c]) for q in pixels for c in range(groups, depth)])
+    if group_rows is None:
+        return [step(q, [c]) for q in range(pixels) for c in range(depth)]
+    groups = [range(c, c + 4) for c in range(0, depth - depth % 4, 4)]
+    start, stop = group_rows[0] * width, group_rows[1] * width
+    return ([step(q, g) for q in range(start) for g in groups] +
+            [step(q, g) for g in groups for q in range(start, stop)] +
+            [step(q, g) for q in range(stop, pixels) for g in groups] +
+            [step(q, [c]) for q in range(pixels) for c in range(depth - depth % 4, depth)])
 
 
 def _first_clobbering_step(steps, lead):
@@ -117,17 +124,20 @@ def test_depthwise_lead_never_overwrites_a_byte_still_to_be_read(geometry):
     step.params["depth_multiplier"] = multiplier
     lead = overlap.output_lead(step, 0)
     assert lead is not None and lead >= 0
-    plain = _depthwise_steps(step.params, channel_groups=False)
+    plain = _depthwise_steps(step.params)
     # The plain path (and the Cortex-M4 path when the output is not whole pixels below its input): pixel by
     # pixel, safe at the lead and at any offset below it that the planner may choose (whole words).
     for below in range(-(-lead // 4) * 4, lead + 3 * depth * multiplier + 1, 4):
         assert _first_clobbering_step(plain, below) is None, below
     if multiplier == 1:
-        # Whole pixels (and whole words) below: the Cortex-M4 path's channel groups cannot clobber.
+        # Whole pixels (and whole words) below: the Cortex-M4 path cannot clobber, whichever rows it takes
+        # channel group by channel group.
         assert lead % depth == 0 and lead % 4 == 0
-        groups = _depthwise_steps(step.params, channel_groups=True)
-        for pixels in range(lead // depth, lead // depth + 4):
-            assert _first_clobbering_step(groups, pixels * depth) is None, pixels
+        rows = step.params["output_height"]
+        for group_rows in itertools.combinations_with_replacement(range(rows + 1), 2):
+            steps = _depthwise_steps(step.params, group_rows)
+            for pixels in range(lead // depth, lead // depth + 3):
+                assert _first_clobbering_step(steps, pixels * depth) is None, (group_rows, pixels)
 
 
 def test_depthwise_channel_groups_need_whole_pixels():
@@ -136,7 +146,7 @@ def test_depthwise_channel_groups_need_whole_pixels():
     step = _conv_step("tfkd_depthwise_conv2d", 6, 12, 8, 8, 3, 1, 1)
     step.params["depth_multiplier"] = 1
     lead = overlap.output_lead(step, 0)
-    assert _first_clobbering_step(_depthwise_steps(step.params, channel_groups=True), lead + 4) is not None
+    assert _first_clobbering_step(_depthwise_steps(step.params, (1, 5)), lead + 4) is not None
 
 
 def test_windowed_lead_is_what_an_expanding_pointwise_layer_needs():

@@ -205,20 +205,17 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 #undef TFKD_DW_NEXT_ROW_ASM
 #undef TFKD_DW_TAP_ASM
 
-/* What the pixels of one channel group of four share, set up once per group and layer: the table of
- * tfkd_dw_pair3x3 with its starting sums (only for 3x3 filters with the fast requantisation), the bias,
- * and the requantisation constants: tfkd_dw_requant2's (multiplier, rounding addend, right shift less
- * one) with the fast requantisation, otherwise the multiplier and the shift. */
+/* What the interior pixels of one channel group of four share (3x3 filters, fast requantisation), set up
+ * once per group and layer: the table of tfkd_dw_pair3x3 with its starting sums, the bias, and
+ * tfkd_dw_requant2's constants (multiplier, rounding addend, right shift less one). */
 typedef struct {
   int32_t table[36];
   int32_t start[4], bias[4], multiplier_round[8], rs1[4];
   uint32_t xo, low4, high4;
-  int32_t fast;
 } tfkd_dw_group;
 
 static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const int32_t *bias,
-                          const int32_t *multiplier, const int8_t *shift, int32_t c, int32_t fast, int32_t pairs,
-                          tfkd_dw_group *g) {
+                          const int32_t *multiplier, const int8_t *shift, int32_t c, tfkd_dw_group *g) {
   const int32_t depth = p->input_depth;
   const int32_t offset_round = 2 * p->output_offset + 1;
   uint32_t sum_even = 0, sum_odd = 0; /* per-channel weight sums, (c0, c2) and (c1, c3), int16 lanes */
@@ -226,8 +223,7 @@ static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const
   g->xo = tfkd_offset_pair(p->input_offset);
   g->low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
   g->high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
-  g->fast = fast;
-  for (k = 0; pairs && k < 9; ++k) {
+  for (k = 0; k < 9; ++k) {
     const uint32_t wv = tfkd_read4(filter + k * depth + c);
     const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
     g->table[4 * k] = (k / 3) * p->dilation_height * p->input_width * depth + (k % 3) * depth;
@@ -242,9 +238,9 @@ static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const
     const uint32_t sums = (j & 1) ? sum_odd : sum_even;
     g->bias[j] = bias ? bias[c + j] : 0;
     g->start[j] = g->bias[j] + p->input_offset * (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu);
-    g->rs1[j] = fast ? ~shift[c + j] : shift[c + j];
+    g->rs1[j] = ~shift[c + j];
     g->multiplier_round[2 * j] = multiplier[c + j];
-    g->multiplier_round[2 * j + 1] = offset_round << (fast ? g->rs1[j] : 0);
+    g->multiplier_round[2 * j + 1] = offset_round << g->rs1[j];
   }
 }
 
@@ -260,55 +256,80 @@ static inline void tfkd_dw_store4(const tfkd_dw_group *g, int8_t *out, const int
   *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), g->low4, g->high4);
 }
 
-/* Output pixels [x_begin, x_end) of row out_y, channels c..c + 3: any window (borders included). */
-static void tfkd_dw_pixels(const tfkd_conv_params *p, const tfkd_dw_group *g, const int8_t *input,
-                           const int8_t *filter, int8_t *output, int32_t c, int32_t out_y, int32_t fy_start,
-                           int32_t fy_end, int32_t x_begin, int32_t x_end) {
-  const int32_t depth = p->input_depth, width = p->input_width, fw = p->filter_width;
-  const int32_t row_step = p->dilation_height * width * depth;
-  const int32_t steps[2] = {row_step, fw * depth};
-  const int32_t in_y = out_y * p->stride_height - p->pad_height + p->dilation_height * fy_start;
-  const uint32_t xo = g->xo;
-  int32_t out_x, fy, k;
-  for (out_x = x_begin; out_x < x_end; ++out_x) {
+/* Row out_y (filter rows [fy_start, fy_end) inside the input), any windows, pixel by pixel, the groups of
+ * four channels inside: where there are few pixels a group, set-up per pixel costs less than per group. */
+static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                           const int32_t *multiplier, const int8_t *shift, int8_t *output, int32_t fast,
+                           int32_t out_y, int32_t fy_start, int32_t fy_end) {
+  const int32_t depth = p->input_depth, groups = depth & ~3, width = p->input_width;
+  const int32_t fw = p->filter_width;
+  const uint32_t xo = tfkd_offset_pair(p->input_offset);
+  const uint32_t low4 = 0x01010101u * ((uint32_t)p->activation_min & 0xFFu);
+  const uint32_t high4 = 0x01010101u * ((uint32_t)p->activation_max & 0xFFu);
+  const int32_t offset_round = 2 * p->output_offset + 1;
+  const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
+  int32_t out_x, c, fy, k;
+  for (out_x = 0; out_x < p->output_width; ++out_x) {
     /* The filter columns [fx_start, fx_end) inside the input. */
     const int32_t x0 = out_x * p->stride_width - p->pad_width;
     const int32_t fx_start = x0 < 0 ? -x0 : 0;
     const int32_t fx_end = width - x0 < fw ? width - x0 : fw;
     const int32_t cols = fx_end > fx_start ? fx_end - fx_start : 0;
     const int32_t rows = cols ? fy_end - fy_start : 0;
-    const int8_t *in_row = input + (in_y * width + x0 + fx_start) * depth + c;
-    const int8_t *w_row = filter + (fy_start * fw + fx_start) * depth + c;
-    int8_t *out;
-    int32_t a[4];
-    a[0] = g->bias[0]; a[1] = g->bias[1]; a[2] = g->bias[2]; a[3] = g->bias[3];
-    if (cols == 2 && rows == 3) {
-      /* A 3x3 window cut by one border: no loop over its rows. */
-      tfkd_dw_window3x2(in_row, w_row, depth, steps, xo, a);
-    } else if (cols == 3 && rows == 2) {
-      tfkd_dw_window2x3(in_row, w_row, depth, 2 * depth, steps, xo, a);
-    } else {
-      int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-      for (fy = 0; fy < rows; ++fy) {
-        if (cols == 3) {
-          tfkd_dw_row3(in_row, w_row, depth, 2 * depth, xo, &a0, &a1, &a2, &a3);
-        } else if (cols == 2) {
-          tfkd_dw_row2(in_row, w_row, depth, xo, &a0, &a1, &a2, &a3);
+    const int32_t row_step = p->dilation_height * width * depth;
+    const int32_t steps[2] = {row_step, fw * depth};
+    const int8_t *in_base = input + ((in_y_origin + p->dilation_height * fy_start) * width + x0 + fx_start) * depth;
+    const int32_t first_tap = fy_start * fw + fx_start;
+    int8_t *out = output + (out_y * p->output_width + out_x) * depth;
+    for (c = 0; c < groups; c += 4) {
+      const int8_t *in_row = in_base + c, *w_row = filter + first_tap * depth + c;
+      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      if (bias) { a0 = bias[c]; a1 = bias[c + 1]; a2 = bias[c + 2]; a3 = bias[c + 3]; }
+      if ((cols == 2 && rows == 3) || (cols == 3 && rows == 2)) {
+        /* A 3x3 window cut by one border: no loop over its rows. */
+        int32_t a[4];
+        a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+        if (cols == 2) {
+          tfkd_dw_window3x2(in_row, w_row, depth, steps, xo, a);
         } else {
-          for (k = 0; k < cols; ++k) TFKD_DW_TAP(tfkd_read4(in_row + k * depth), tfkd_read4(w_row + k * depth));
+          tfkd_dw_window2x3(in_row, w_row, depth, 2 * depth, steps, xo, a);
         }
-        in_row += row_step; w_row += steps[1];
+        a0 = a[0]; a1 = a[1]; a2 = a[2]; a3 = a[3];
+      } else if (cols == 3) {
+        const int32_t depth2 = 2 * depth, w_step = fw * depth;
+        for (fy = 0; fy < rows; ++fy) {
+          tfkd_dw_row3(in_row, w_row, depth, depth2, xo, &a0, &a1, &a2, &a3);
+          in_row += row_step; w_row += w_step;
+        }
+      } else if (cols == 2) {
+        for (fy = 0; fy < rows; ++fy) {
+          tfkd_dw_row2(in_row, w_row, depth, xo, &a0, &a1, &a2, &a3);
+          in_row += row_step; w_row += fw * depth;
+        }
+      } else {
+        for (fy = 0; fy < rows; ++fy) {
+          const int8_t *in = in_row, *w = w_row;
+          for (k = 0; k < cols; ++k) {
+            TFKD_DW_TAP(tfkd_read4(in), tfkd_read4(w));
+            in += depth; w += depth;
+          }
+          in_row += row_step; w_row += fw * depth;
+        }
       }
-      a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
-    }
-    out = output + (out_y * p->output_width + out_x) * depth + c;
-    if (g->fast) {
-      tfkd_dw_store4(g, out, a);
-    } else {
-      for (k = 0; k < 4; ++k) {
-        a[k] = tfkd_dw_ssat8(tfkd_requantize(a[k], g->multiplier_round[2 * k], g->rs1[k]) + p->output_offset);
+      if (fast) {
+        const int32_t r0 = ~shift[c], r1 = ~shift[c + 1], r2 = ~shift[c + 2], r3 = ~shift[c + 3];
+        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0, multiplier[c], offset_round << r0, r0));
+        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1, multiplier[c + 1], offset_round << r1, r1));
+        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2, multiplier[c + 2], offset_round << r2, r2));
+        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3, multiplier[c + 3], offset_round << r3, r3));
+      } else {
+        a0 = tfkd_dw_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
+        a1 = tfkd_dw_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
+        a2 = tfkd_dw_ssat8(tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset);
+        a3 = tfkd_dw_ssat8(tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset);
       }
-      *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(a[0], a[1], a[2], a[3]), g->low4, g->high4);
+      /* Saturating to int8 first changes nothing: the activation range lies within int8. */
+      *(tfkd_unaligned_u32 *)(out + c) = tfkd_dw_clamp4(tfkd_dw_pack4(a0, a1, a2, a3), low4, high4);
     }
   }
 }
@@ -411,10 +432,11 @@ static void tfkd_dw_rows3x3(const tfkd_conv_params *p, const tfkd_dw_group *g, c
   }
 }
 
-/* Channel groups outside, and each group's pixels in row-major order, one finished before the next: an
- * output placed whole pixels below its input (tfkd/codegen/overlap.py) only writes a byte of channel c
- * over an input byte of channel c, which channel c has finished reading. The channels past the last group
- * of four then go through the plain path. */
+/* Each channel's pixels in row-major order, one finished before the next: an output placed whole pixels
+ * below its input (tfkd/codegen/overlap.py) only writes a byte of channel c over an input byte of channel c,
+ * which channel c has finished reading, so the channels need not keep pace. The rows above and below the
+ * interior go pixel by pixel (every group of a pixel, then the next pixel), the interior rows channel group
+ * by channel group (tfkd_dw_rows3x3), the channels past the last group of four through the plain path. */
 static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                                       const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                                       int8_t *output) {
@@ -429,30 +451,33 @@ static void tfkd_depthwise_conv2d_dsp(const tfkd_conv_params *p, const int8_t *i
   const int32_t out_h = p->output_height, y_span = p->input_height - 1 - 2 * p->dilation_height + p->pad_height;
   const int32_t y_lo_raw = (p->pad_height + p->stride_height - 1) / p->stride_height;
   const int32_t y_hi_raw = y_span >= 0 ? y_span / p->stride_height + 1 : 0;
-  const int32_t y_lo = y_lo_raw < out_h ? y_lo_raw : out_h;
-  const int32_t y_hi = y_hi_raw < y_lo ? y_lo : (y_hi_raw < out_h ? y_hi_raw : out_h);
-  int32_t fast = p->fast_requantize, pairs, out_y, c;
+  int32_t y_lo = y_lo_raw < out_h ? y_lo_raw : out_h;
+  int32_t y_hi = y_hi_raw < y_lo ? y_lo : (y_hi_raw < out_h ? y_hi_raw : out_h);
+  int32_t fast = p->fast_requantize, out_y, c;
   tfkd_dw_group g;
   for (c = 0; c < depth; ++c) fast &= shift[c] >= -21; /* rs <= 21: the folded rounding fits (above) */
-  /* Those rows go through tfkd_dw_rows3x3 when it can take their borders. */
-  pairs = fast && fw == 3 && p->filter_height == 3 && x_hi - x_lo >= 2 && pad == x_lo && x_lo <= 1 &&
-          (x_hi == out_w || (x_hi + 1 == out_w && width - (x_hi * stride - pad) == 2));
-  for (c = 0; c + 4 <= depth; c += 4) {
-    tfkd_dw_setup(p, filter, bias, multiplier, shift, c, fast, pairs, &g);
-    for (out_y = 0; out_y < out_h; ++out_y) {
-      int32_t fy_start, fy_end;
-      if (pairs && out_y == y_lo && y_hi > y_lo) {
+  /* The interior rows go channel group by channel group when tfkd_dw_rows3x3 can take their borders and a
+   * row has a pair of interior pixels to pay for a group's set-up. */
+  if (!(fast && fw == 3 && p->filter_height == 3 && x_hi - x_lo >= 2 && pad == x_lo && x_lo <= 1 &&
+        (x_hi == out_w || (x_hi + 1 == out_w && width - (x_hi * stride - pad) == 2)))) {
+    y_lo = y_hi = out_h;
+  }
+  for (out_y = 0; out_y < out_h; ++out_y) {
+    int32_t fy_start, fy_end;
+    if (out_y == y_lo && y_hi > y_lo) {
+      for (c = 0; c + 4 <= depth; c += 4) {
+        tfkd_dw_setup(p, filter, bias, multiplier, shift, c, &g);
         tfkd_dw_rows3x3(p, &g, input + (y_lo * p->stride_height - p->pad_height) * width * depth + c, filter + c,
                         output + y_lo * out_w * depth + c, x_lo, x_hi, y_lo, y_hi);
-        out_y = y_hi - 1;
-        continue;
       }
-      tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
-                         p->input_height, &fy_start, &fy_end);
-      tfkd_dw_pixels(p, &g, input, filter, output, c, out_y, fy_start, fy_end, 0, out_w);
+      out_y = y_hi - 1;
+      continue;
     }
+    tfkd_rows_in_image(out_y * p->stride_height - p->pad_height, p->dilation_height, p->filter_height,
+                       p->input_height, &fy_start, &fy_end);
+    tfkd_dw_pixels(p, input, filter, bias, multiplier, shift, output, fast, out_y, fy_start, fy_end);
   }
-  if (c < depth) tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, c);
+  if (depth % 4) tfkd_dw_plain(p, input, filter, bias, multiplier, shift, output, depth & ~3);
 }
 
 /* Whether the channel-group order above is safe: the output does not overlap the input, or lies whole
