@@ -279,7 +279,6 @@ static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const in
     a11 = tfkd_smlad(we, x1e, a11); a11 = tfkd_smlad(wo, x1o, a11);
   }
 #else
-  const int32_t odd = groups & 1;
   uint32_t xa, xb, x0e, x1e, wv, we;
   /* One group: xa, xb = the two rows' words (then their odd lanes), x0e, x1e = their even lanes, wv = a
    * weight word (then its odd lanes), we = its even lanes. */
@@ -307,8 +306,9 @@ static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const in
   "smlad %[a11], %[wv], %[xb], %[a11]\n\t"
   if (groups) {
     __asm__ volatile(
-        "ldr %[we], %[odd]\n\t"
-        "cmp %[we], #0\n\t"
+        "ldr %[we], %[end]\n\t"
+        "sub %[we], %[we], %[w]\n\t" /* 8 bytes a group: bit 3 set for an odd count */
+        "tst %[we], #8\n\t"
         "bne 2f\n\t"
         "1:\n\t" TFKD_GROUP_2X2
         "2:\n\t" TFKD_GROUP_2X2
@@ -317,7 +317,7 @@ static inline void tfkd_dot_paired_2x2(const int8_t *x, int32_t x_step, const in
         "bne 1b\n\t"
         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [w] "+r"(w),
           [xa] "=&r"(xa), [xb] "=&r"(xb), [x0e] "=&r"(x0e), [x1e] "=&r"(x1e), [wv] "=&r"(wv), [we] "=&r"(we)
-        : [xo] "r"(xo), [step] "m"(x_step), [end] "m"(end), [odd] "m"(odd)
+        : [xo] "r"(xo), [step] "m"(x_step), [end] "m"(end)
         : "cc", "memory");
   }
 #undef TFKD_GROUP_2X2
@@ -342,7 +342,6 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
     a1 = tfkd_smlad(tfkd_sxtb16(wb), xe, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), xd, a1);
   }
 #else
-  const int32_t odd = groups & 1;
   uint32_t xv, xe, wa, wb, t;
 #define TFKD_GROUP_2X1                                    \
   "ldr %[xv], [%[x]], #4\n\t"                             \
@@ -360,8 +359,8 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
   "smlad %[a1], %[wb], %[xv], %[a1]\n\t"
   if (groups) {
     __asm__ volatile(
-        "ldr %[t], %[odd]\n\t"
-        "cmp %[t], #0\n\t"
+        "sub %[t], %[end], %[w]\n\t" /* 8 bytes a group */
+        "tst %[t], #8\n\t"
         "bne 2f\n\t"
         "1:\n\t" TFKD_GROUP_2X1
         "2:\n\t" TFKD_GROUP_2X1
@@ -369,7 +368,7 @@ static inline void tfkd_dot_paired_2x1(const int8_t *x, const int8_t *w, int32_t
         "bne 1b\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [w] "+r"(w), [xv] "=&r"(xv), [xe] "=&r"(xe),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
-        : [xo] "r"(xo), [end] "r"(end), [odd] "m"(odd)
+        : [xo] "r"(xo), [end] "r"(end)
         : "cc", "memory");
   }
 #undef TFKD_GROUP_2X1
@@ -631,7 +630,6 @@ static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t
     x += 4; w += 8;
   }
 #else
-  const int32_t odd = groups & 1;
   uint32_t p0, p1, q0, q1, wv, we;
   /* p0, p1: row 0's pairs; q0, q1: row 1's; wv: a weight word (then its odd lanes); we: its even lanes. */
 #define TFKD_WIDE_GROUP_2X2                               \
@@ -653,8 +651,8 @@ static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t
   "smlad %[a11], %[wv], %[q1], %[a11]\n\t"
   if (groups) {
     __asm__ volatile(
-        "ldr %[we], %[odd]\n\t"
-        "cmp %[we], #0\n\t"
+        "sub %[we], %[end], %[x]\n\t" /* 16 bytes a group: bit 4 set for an odd count */
+        "tst %[we], #16\n\t"
         "bne 2f\n\t"
         "1:\n\t" TFKD_WIDE_GROUP_2X2
         "2:\n\t" TFKD_WIDE_GROUP_2X2
@@ -662,7 +660,7 @@ static inline void tfkd_dot_wide_2x2(const uint32_t *x, const int8_t *w, int32_t
         "bne 1b\n\t"
         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [w] "+r"(w),
           [p0] "=&r"(p0), [p1] "=&r"(p1), [q0] "=&r"(q0), [q1] "=&r"(q1), [wv] "=&r"(wv), [we] "=&r"(we)
-        : [end] "r"(end), [odd] "m"(odd)
+        : [end] "r"(end)
         : "cc", "memory");
   }
 #undef TFKD_WIDE_GROUP_2X2
@@ -684,7 +682,6 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
     a1 = tfkd_smlad(tfkd_sxtb16(wb), p0, a1); a1 = tfkd_smlad(tfkd_sxtb16_ror8(wb), p1, a1);
   }
 #else
-  const int32_t odd = groups & 1;
   uint32_t p0, p1, wa, wb, t;
 #define TFKD_WIDE_GROUP_2X1                               \
   "ldrd %[p0], %[p1], [%[x]], #8\n\t"                     \
@@ -700,8 +697,8 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
   "smlad %[a1], %[wb], %[p1], %[a1]\n\t"
   if (groups) {
     __asm__ volatile(
-        "ldr %[t], %[odd]\n\t"
-        "cmp %[t], #0\n\t"
+        "sub %[t], %[end], %[x]\n\t" /* 8 bytes a group */
+        "tst %[t], #8\n\t"
         "bne 2f\n\t"
         "1:\n\t" TFKD_WIDE_GROUP_2X1
         "2:\n\t" TFKD_WIDE_GROUP_2X1
@@ -709,7 +706,7 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
         "bne 1b\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [w] "+r"(w), [p0] "=&r"(p0), [p1] "=&r"(p1),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
-        : [end] "r"(end), [odd] "m"(odd)
+        : [end] "r"(end)
         : "cc", "memory");
   }
 #undef TFKD_WIDE_GROUP_2X1
