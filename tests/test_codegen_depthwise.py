@@ -194,3 +194,15 @@ def test_depthwise_in_place_matches_tflite_micro(channels):
     below = plan.place(step.args[0][1]) - plan.place(step.output)
     assert 0 <= below < graph.tensors[step.output].size and below % channels == 0, below
     _check(tflite_bytes)
+
+
+@needs_qemu
+def test_depthwise_without_inline_assembly_matches_tflite_micro(monkeypatch):
+    # TFKD_NO_INLINE_ASM: the Cortex-M4 path with its assembly blocks in C (interior pairs, cut windows),
+    # at -O0 too, where the assembly is left out.
+    tflite_bytes = _convert(_model((9, 7, 3), [_depthwise(channels=5), _depthwise(strides=2, channels=8),
+                                               _depthwise(kernel=(5, 3), channels=8)]))
+    for optimisation in ("-O2", "-O0"):
+        flags = [f for f in cortex_m4.CFLAGS if not f.startswith("-O")]
+        monkeypatch.setattr(cortex_m4, "CFLAGS", (*flags, optimisation, "-DTFKD_NO_INLINE_ASM"))
+        _check(tflite_bytes)

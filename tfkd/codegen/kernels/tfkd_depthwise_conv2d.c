@@ -38,13 +38,18 @@ static void tfkd_dw_plain(const tfkd_conv_params *p, const int8_t *input, const 
   }
 }
 
-#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
-/* Cortex-M4 path (depth multiplier 1, undilated width). Per output pixel, four channels per pass: a
- * tap is one word of input and one of weights, unpacked to 16-bit halves (SXTAB16 adds the input
- * offset on the way) and multiplied with SMLABB/SMLATT into four accumulators: the same int32 sums as
- * the plain C path. The output stage works on the four channels at once: requantised values
- * saturated to int8 (SSAT), packed into one word, clamped to the activation range with byte-wise
- * SSUB8/SEL and stored with one (unaligned) store. */
+/* The inline assembly blocks need the optimiser's register allocation (no registers to spare at -O0). */
+#if defined(__ARM_FEATURE_DSP) && (defined(__OPTIMIZE__) || defined(TFKD_NO_INLINE_ASM))
+#define TFKD_DW_DSP 1
+#endif
+
+#if defined(TFKD_DW_DSP)
+/* Cortex-M4 path (depth multiplier 1, undilated width; with TFKD_NO_INLINE_ASM its multi-instruction
+ * assembly blocks are C). Four channels per pass: a tap is one word of input and one of weights, unpacked
+ * to 16-bit halves (SXTAB16 adds the input offset on the way) and multiplied with SMLABB/SMLATT into four
+ * accumulators: the same int32 sums as the plain C path. The output stage works on the four channels at
+ * once: requantised values saturated to int8 (SSAT), packed into one word, clamped to the activation range
+ * with byte-wise SSUB8/SEL and stored with one (unaligned) store. */
 
 static inline int32_t tfkd_dw_smmlar(int32_t a, int32_t b, int32_t acc) {
   int32_t r;
@@ -113,6 +118,59 @@ static inline int32_t tfkd_dw_requant2(int32_t acc, int32_t m, int32_t round, in
   return (tfkd_dw_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
 }
 
+#if defined(TFKD_NO_INLINE_ASM)
+/* The C versions of the inline assembly blocks below (same arguments, same sums): a window of rows x cols
+ * taps, its rows steps[0] (input) and steps[1] (weights) apart. */
+static inline void tfkd_dw_taps(const int8_t *in, const int8_t *w, int32_t depth, const int32_t *steps, int32_t rows,
+                                int32_t cols, uint32_t xo, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], fy, k;
+  for (fy = 0; fy < rows; ++fy, in += steps[0], w += steps[1]) {
+    for (k = 0; k < cols; ++k) TFKD_DW_TAP(tfkd_read4(in + k * depth), tfkd_read4(w + k * depth));
+  }
+  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+static inline void tfkd_dw_row(const int8_t *in, const int8_t *w, int32_t depth, int32_t cols, uint32_t xo,
+                               int32_t *acc0, int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  static const int32_t no_steps[2] = {0, 0};
+  int32_t a[4];
+  a[0] = *acc0; a[1] = *acc1; a[2] = *acc2; a[3] = *acc3;
+  tfkd_dw_taps(in, w, depth, no_steps, 1, cols, xo, a);
+  *acc0 = a[0]; *acc1 = a[1]; *acc2 = a[2]; *acc3 = a[3];
+}
+
+static inline void tfkd_dw_row3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2, uint32_t xo,
+                                int32_t *acc0, int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  (void)depth2;
+  tfkd_dw_row(in, w, depth, 3, xo, acc0, acc1, acc2, acc3);
+}
+
+static inline void tfkd_dw_row2(const int8_t *in, const int8_t *w, int32_t depth, uint32_t xo, int32_t *acc0,
+                                int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  tfkd_dw_row(in, w, depth, 2, xo, acc0, acc1, acc2, acc3);
+}
+
+static inline void tfkd_dw_window3x3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2,
+                                     const int32_t *steps, uint32_t xo, int32_t *acc0,
+                                     int32_t *acc1, int32_t *acc2, int32_t *acc3) {
+  int32_t a[4];
+  (void)depth2;
+  a[0] = *acc0; a[1] = *acc1; a[2] = *acc2; a[3] = *acc3;
+  tfkd_dw_taps(in, w, depth, steps, 3, 3, xo, a);
+  *acc0 = a[0]; *acc1 = a[1]; *acc2 = a[2]; *acc3 = a[3];
+}
+
+static inline void tfkd_dw_window3x2(const int8_t *in, const int8_t *w, int32_t depth, const int32_t *steps,
+                                     uint32_t xo, int32_t *acc) {
+  tfkd_dw_taps(in, w, depth, steps, 3, 2, xo, acc);
+}
+
+static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t depth, int32_t depth2,
+                                     const int32_t *steps, uint32_t xo, int32_t *acc) {
+  (void)depth2;
+  tfkd_dw_taps(in, w, depth, steps, 2, 3, xo, acc);
+}
+#else
 /* TFKD_DW_TAP for the three taps of a filter row at in, in + depth, in + 2 * depth (weights alike).
  * Inline assembly so that the 4 accumulators, 2 pointers, 2 strides, the offset pair and 4 temporaries
  * stay in registers: gcc -O2 spilled around the unrolled C version (45 instructions a row, 30 here). */
@@ -204,6 +262,7 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 #undef TFKD_DW_ROW_ASM
 #undef TFKD_DW_NEXT_ROW_ASM
 #undef TFKD_DW_TAP_ASM
+#endif
 
 /* What the interior pixels of one channel group of four share (3x3 filters, fast requantisation), set up
  * once per group and layer: the table of tfkd_dw_pair3x3 with its starting sums, the bias, and
@@ -334,6 +393,20 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
   }
 }
 
+#if defined(TFKD_NO_INLINE_ASM)
+/* The C version of tfkd_dw_pair3x3 below. */
+static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t *a) {
+  int32_t k, j;
+  for (k = 0; k < 9; ++k, tbl += 4) {
+    for (j = 0; j < 2; ++j) {
+      const uint32_t x = tfkd_read4(in + tbl[j]), we = (uint32_t)tbl[2], wd = (uint32_t)tbl[3];
+      int32_t *b = a + 4 * j;
+      b[0] = tfkd_smlabb(tfkd_sxtb16(x), we, b[0]); b[2] = tfkd_smlatt(tfkd_sxtb16(x), we, b[2]);
+      b[1] = tfkd_smlabb(tfkd_sxtb16_ror8(x), wd, b[1]); b[3] = tfkd_smlatt(tfkd_sxtb16_ror8(x), wd, b[3]);
+    }
+  }
+}
+#else
 /* One tap of tfkd_dw_pair3x3: entry k of the table holds the tap's input offset for each of the two
  * pixels and the tap's weights of four channels unpacked, (c0, c2) and (c1, c3). */
 #define TFKD_DW_PAIR_TAP(off0, off1, we, wd)              \
@@ -386,6 +459,7 @@ static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t
 }
 #undef TFKD_DW_PAIRS
 #undef TFKD_DW_PAIR_TAP
+#endif
 
 /* Rows [y_lo, y_hi) of a 3x3 layer, whose windows there are all three rows tall, channels c..c + 3 (fast
  * requantisation; row: the first one's window's first input row, out: its output row, both at channel c),
@@ -494,7 +568,7 @@ static int32_t tfkd_dw_channels_apart(const tfkd_conv_params *p, const int8_t *i
 void tfkd_depthwise_conv2d(const tfkd_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                            int8_t *output) {
-#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
+#if defined(TFKD_DW_DSP)
   if (p->depth_multiplier == 1 && p->dilation_width == 1 && tfkd_dw_channels_apart(p, input, output)) {
     tfkd_depthwise_conv2d_dsp(p, input, filter, bias, multiplier, shift, output);
     return;
