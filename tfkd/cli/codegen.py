@@ -34,8 +34,11 @@ def define_flags(flag_values):
 
 def _report(m):
     return "\n".join([
-        f"{m['target']}: bit-exact with TFLite Micro on {m['samples']} samples: "
-        f"{'yes' if m['matches_tflm'] else 'NO'}",
+        f"{m['target']}: bit-exact with {m['reference']} on {m['samples']} samples: "
+        f"{'yes' if m['matches_reference'] else 'NO'}"
+        + ("" if m["matches_tflm"] == m["matches_reference"] else
+           " (TFLite Micro computes the model as converted wrongly: it keeps the batch-1 shapes the converter "
+           "stores around a dilated convolution, so the reference runs it with that convolution folded)"),
         f"  flash  {m['flash_bytes']:>9} bytes   (code + weights; the .tflite alone is {m['tflite_bytes']} bytes)",
         f"  RAM    {m['ram_bytes']:>9} bytes   (arena {m['arena_bytes']} + stack {m['stack_bytes']} + data "
         f"{m['data_bytes']}; TFLite Micro needs a {m['tflm_arena_bytes']}-byte arena)",
@@ -79,4 +82,4 @@ def main(flag_values, args):
         return 0
     m = measure(tflite_bytes, name=flag_values.name, weights=flag_values.weights, stream=flag_values.stream)
     print(_report(m))
-    return 0 if m["matches_tflm"] else 1
+    return 0 if m["matches_reference"] else 1

@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from tfkd.codegen import cortex_m4, generator
+from tfkd.codegen import cortex_m4, dilation, generator
 from tfkd.model import TflmRunner, dequantize, quantize, read_model
 
 DEFAULT_SAMPLES = 8
@@ -45,7 +45,16 @@ def _samples(samples, input_size):
     return samples
 
 
-def _tflm_int8_outputs(tflite_bytes, samples):
+def reference_model(tflite_bytes):
+    """``(name, tflite bytes)``: the model TFLite Micro runs to check the generated C. A model TFLite Micro
+    computes wrongly (Keras' dilated convolutions, :func:`tfkd.codegen.dilation.tflite_micro_misreads`) runs
+    with its dilated convolutions folded into single operators."""
+    if dilation.tflite_micro_misreads(read_model(tflite_bytes)):
+        return "TFLite Micro (dilated convolutions folded)", dilation.fold_for_tflite_micro(tflite_bytes)
+    return "TFLite Micro", tflite_bytes
+
+
+def _int8_outputs(tflite_bytes, samples):
     """TFLite Micro's outputs for int8 ``samples``, as int8. A float-I/O model's ends are crossed exactly: the
     dequantised samples quantise back to themselves in its QUANTIZE, and its dequantised outputs back to int8."""
     model = read_model(tflite_bytes)
@@ -64,7 +73,9 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
     ``samples``: int8 model inputs (default: 8 seeded random ones). The result holds flash_bytes,
     ram_bytes (arena_bytes + data_bytes + stack_bytes), instructions_per_inference,
     instructions_per_mac, macs, outputs (int8 rows), and, with ``compare_tflm``, tflm_arena_bytes,
-    tflite_bytes, matches_tflm (bit-exact outputs) and the ratios against them. Raises OSError when
+    tflite_bytes, matches_tflm (bit-exact outputs), reference and matches_reference (the outputs of
+    :func:`reference_model`, which differs from the model where TFLite Micro miscomputes it) and the
+    ratios against them. Raises OSError when
     the Arm toolchain or QEMU is missing (see :func:`tfkd.codegen.cortex_m4.missing_tools`). ``weights`` and
     ``stream``: as for :func:`tfkd.codegen.compile_model`; the result's ``weights`` is the summary's weight
     storage section.
@@ -103,10 +114,15 @@ def measure(tflite_bytes, samples=None, name="model", build_dir=None, compare_tf
         from tfkd.export.arena import measure_arena
 
         tflm_arena = measure_arena(tflite_bytes)
+        reference, reference_bytes = reference_model(tflite_bytes)
+        matches_tflm = bool(np.array_equal(run["outputs"], _int8_outputs(tflite_bytes, samples)))
         result.update(
             tflite_bytes=len(tflite_bytes),
             tflm_arena_bytes=tflm_arena,
-            matches_tflm=bool(np.array_equal(run["outputs"], _tflm_int8_outputs(tflite_bytes, samples))),
+            matches_tflm=matches_tflm,
+            reference=reference,
+            matches_reference=matches_tflm if reference_bytes is tflite_bytes else bool(
+                np.array_equal(run["outputs"], _int8_outputs(reference_bytes, samples))),
             ram_vs_tflm_arena=round(ram / tflm_arena, 3),
             flash_vs_tflite_bytes=round(result["flash_bytes"] / len(tflite_bytes), 3),
         )

@@ -8,7 +8,7 @@ TFLite Micro would make at Prepare time is made here, so that the C never valida
 run time. This module dispatches; ``lower_windowed.py`` and ``lower_tensor.py`` lower the operators.
 """
 
-from tfkd.codegen import checks, float_io, lower_tensor, lower_windowed
+from tfkd.codegen import checks, dilation, float_io, lower_tensor, lower_windowed
 from tfkd.codegen.checks import Step  # noqa: F401  (the lowered form, re-exported)
 from tfkd.model import ModelError, read_model
 
@@ -76,9 +76,18 @@ def read_int8_model(tflite_bytes):
 
 def lower(graph):
     """Returns the :class:`Step` list of ``graph`` in execution order (one per operator; one per input of a
-    CONCATENATION); :class:`ModelError` names any unsupported operator, its index and the supported list."""
+    CONCATENATION); :class:`ModelError` names any unsupported operator, its index and the supported list.
+    A dilated convolution the converter split into SPACE_TO_BATCH_ND, the convolution and BATCH_TO_SPACE_ND
+    is one step (:mod:`tfkd.codegen.dilation`), taken where the last of the three runs."""
     steps = []
+    sandwiches = dilation.sandwiches(graph)
+    folded = {op.index for ops in sandwiches.values() for op in ops}
     for op in graph.operators:
+        if op.index in sandwiches:
+            steps.append(dilation.lower(graph, *sandwiches[op.index]))
+            continue
+        if op.index in folded:
+            continue
         if op.kind not in KERNEL_SOURCES:
             raise ModelError(
                 f"operator {op.kind} (operator #{op.index}) is not supported by tfkd codegen; "

@@ -86,7 +86,7 @@ class Codegen(Stage):
         if "flash_bytes" not in c:
             return c.get("skipped", "")
         return (f"generated C on Cortex-M4: {c['flash_bytes']} B flash, {c['ram_bytes']} B RAM, "
-                f"{c['instructions_per_mac']} instructions/MAC, bit-exact: {c['matches_tflm']}")
+                f"{c['instructions_per_mac']} instructions/MAC, bit-exact with {c['reference']}: {c['matches_reference']}")
 
     def report(self, result):
         return result.details

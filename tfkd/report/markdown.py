@@ -54,7 +54,8 @@ def _deployment(report):
             f"- ahead-of-time C on Cortex-M4 (QEMU mps2-an386): {codegen['flash_bytes']:,} bytes flash, "
             f"{codegen['ram_bytes']:,} bytes RAM ({codegen['arena_bytes']:,} activations + {codegen['stack_bytes']:,} "
             f"stack), {codegen['instructions_per_inference']:,} instructions per inference "
-            f"({codegen['instructions_per_mac']} per MAC), bit-exact with TFLite Micro: {codegen['matches_tflm']}"
+            f"({codegen['instructions_per_mac']} per MAC), bit-exact with {codegen.get('reference', 'TFLite Micro')}: "
+            f"{codegen.get('matches_reference', codegen['matches_tflm'])}"
         )
     elif codegen:
         lines.append(f"- ahead-of-time C on Cortex-M4: skipped ({codegen['skipped']})")
