@@ -57,6 +57,11 @@ def weights_line(w):
     return line
 
 
+def streams_line(streamed):
+    chains = "; ".join(" -> ".join(f"#{i}" for i in chain) for chain in streamed)
+    return f"streamed row by row, so the tensors inside never exist whole (operators): {chains}"
+
+
 def main(flag_values, args):
     from tfkd.codegen import cortex_m4, generate, measure
 
@@ -71,8 +76,7 @@ def main(flag_values, args):
               f"{summary['constant_bytes']} bytes of constants (plus code), {summary['macs']} MACs per inference")
         print(weights_line(summary["weights"]))
         if summary["streamed"]:
-            chains = "; ".join(" -> ".join(f"#{i}" for i in chain) for chain in summary["streamed"])
-            print(f"streamed row by row (operators): {chains}")
+            print(streams_line(summary["streamed"]))
     if not flag_values.measure:
         return 0
     missing = cortex_m4.missing_tools()

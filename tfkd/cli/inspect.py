@@ -32,14 +32,14 @@ def read_tflite(args, command):
 def main(flag_values, args):
     from tfkd.export.model_info import describe
 
-    from tfkd.cli.codegen import weights_line
+    from tfkd.cli.codegen import streams_line, weights_line
     from tfkd.codegen import compile_model
 
     tflite_bytes = read_tflite(args, "inspect")
     info = describe(tflite_bytes, measure_arena=flag_values.arena)
     try:
         summary = compile_model(tflite_bytes)[1]
-        codegen = {key: summary[key] for key in ("arena_bytes", "constant_bytes", "macs", "weights")}
+        codegen = {key: summary[key] for key in ("arena_bytes", "constant_bytes", "macs", "weights", "streamed")}
     except ValueError as e:
         codegen = {"unsupported": str(e)}
     if flag_values.json:
@@ -52,4 +52,6 @@ def main(flag_values, args):
         print(f"\ntfkd codegen: RAM {codegen['arena_bytes']:,} bytes of activations (plus stack), flash "
               f"{codegen['constant_bytes']:,} bytes of constants (plus code), {codegen['macs']:,} MACs")
         print(weights_line(codegen["weights"]))
+        if codegen["streamed"]:
+            print(streams_line(codegen["streamed"]))
     return 0
