@@ -52,6 +52,18 @@ def _residual(tail=layers.Add, stride=1, dilation=1, padding="same"):
     return _convert(tf_keras.Model(inputs, layers.Dense(5)(layers.Flatten()(x))))
 
 
+def _projection():
+    """A block whose element-wise ADD takes a 1x1 projection of the block input, computed before the block."""
+    tf_keras.utils.set_random_seed(SEED)
+    inputs = tf_keras.Input((12, 10, 4))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    shortcut = layers.Conv2D(12, 1)(x)
+    y = layers.Conv2D(12, 3, padding="same", activation="relu")(x)
+    y = layers.Conv2D(12, 3, padding="same")(y)
+    x = layers.Conv2D(4, 3, strides=2)(layers.ReLU()(layers.Add()([shortcut, y])))
+    return _convert(tf_keras.Model(inputs, layers.Dense(5)(layers.Flatten()(x))))
+
+
 def _separable():
     """Depthwise layers in chains (stride 1 with a 5x3 window, stride 2), as in MobileNet and DS-CNN."""
     tf_keras.utils.set_random_seed(SEED)
@@ -72,6 +84,7 @@ MODELS = {
     "stride2_second": lambda: _residual(stride=2),
     "dilated_second": lambda: _residual(dilation=2),
     "valid_second": lambda: _residual(padding="valid"),
+    "residual_projection": _projection,
 }
 
 
