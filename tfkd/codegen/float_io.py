@@ -56,38 +56,41 @@ def _int8_side(model, tensor, op, role):
     return side_tensor, Side(tensor.elements, float(np.float32(side_tensor.scale)), int(side_tensor.zero_point))
 
 
+# Per end: the operator a float end must have, how to find it, and how the error names the relation.
+_ENDS = {"input": ("QUANTIZE", _readers, "read by", "read only by one"),
+         "output": ("DEQUANTIZE", _writers, "written by", "written by one")}
+
+
+def _float_end(model, tensor, role):
+    """``(operator, int8 tensor, Side)`` of a float ``role`` ("input" or "output"): the one QUANTIZE that reads a
+    float input, or the one DEQUANTIZE that writes a float output (and nothing else reads)."""
+    kind, find, relation, allowed = _ENDS[role]
+    ops = find(model, tensor.index)
+    if len(ops) != 1 or ops[0].kind != kind or (role == "output" and _readers(model, tensor.index)):
+        kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in ops) or "no operator"
+        raise ModelError(f"model {role} {tensor.name!r} is FLOAT32 and {relation} {kinds}; code generation needs an "
+                         f"int8 {role}, or a float {role} {allowed} {kind} (convert with "
+                         "tfkd.export.to_tflite(..., io='int8') or io='float')")
+    side_tensor, side = _int8_side(model, tensor, ops[0], role)
+    return ops[0], side_tensor, side
+
+
 def split(model):
     """Returns ``(graph, boundary)``: ``model`` without the QUANTIZE of a float input and the DEQUANTIZE of a
     float output (a :class:`tfkd.model.TfliteModel` whose input and output are int8), and the
     :class:`FloatBoundary` (None for an int8 model). Raises :class:`ModelError` for any other float end."""
-    inp, out = model.inputs[0], model.outputs[0]
-    removed, input_index, output_index = set(), inp.index, out.index
-    input_side = output_side = None
-    if inp.dtype == FLOAT:
-        readers = _readers(model, inp.index)
-        if len(readers) != 1 or readers[0].kind != "QUANTIZE":
-            kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in readers) or "no operator"
-            raise ModelError(f"model input {inp.name!r} is FLOAT32 and read by {kinds}; code generation needs an "
-                             "int8 input, or a float input read only by one QUANTIZE (convert with "
-                             "tfkd.export.to_tflite(..., io='int8') or io='float')")
-        side_tensor, input_side = _int8_side(model, inp, readers[0], "input")
-        removed.add(readers[0].index)
-        input_index = side_tensor.index
-    if out.dtype == FLOAT:
-        writers = _writers(model, out.index)
-        if len(writers) != 1 or writers[0].kind != "DEQUANTIZE" or _readers(model, out.index):
-            kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in writers) or "no operator"
-            raise ModelError(f"model output {out.name!r} is FLOAT32 and written by {kinds}; code generation needs "
-                             "an int8 output, or a float output written by one DEQUANTIZE (convert with "
-                             "tfkd.export.to_tflite(..., io='int8') or io='float')")
-        side_tensor, output_side = _int8_side(model, out, writers[0], "output")
-        removed.add(writers[0].index)
-        output_index = side_tensor.index
+    removed, indices, sides = set(), {}, {}
+    for role, tensor in (("input", model.inputs[0]), ("output", model.outputs[0])):
+        indices[role], sides[role] = tensor.index, None
+        if tensor.dtype == FLOAT:
+            op, side_tensor, sides[role] = _float_end(model, tensor, role)
+            removed.add(op.index)
+            indices[role] = side_tensor.index
     if not removed:
         return model, None
     graph = dataclasses.replace(model, operators=[op for op in model.operators if op.index not in removed],
-                                input_indices=[input_index], output_indices=[output_index])
-    return graph, FloatBoundary(input_side, output_side)
+                                input_indices=[indices["input"]], output_indices=[indices["output"]])
+    return graph, FloatBoundary(sides["input"], sides["output"])
 
 
 def _float(value):
