@@ -171,28 +171,56 @@ def test_ds_cnn_sized_layer_matches_tflite_micro():
     _check(_convert(_model((25, 5, 64), [_depthwise()])))
 
 
-@needs_qemu
-@pytest.mark.parametrize("channels", [8, 6, 22])
-def test_depthwise_in_place_matches_tflite_micro(channels):
-    # The planner puts the depthwise output whole pixels below its dying input (overlap.py), where the
-    # Cortex-M4 path runs channel groups outside; 6 and 22 channels add channels past the last group of four.
+def _in_place_model(channels):
+    """A 1x1 convolution to ``channels``, the depthwise layer over its dying output, a 1x1 convolution."""
     import tf_keras
     from tf_keras import layers
-
-    from tfkd.codegen import planner
 
     tf_keras.utils.set_random_seed(0)
     inputs = tf_keras.Input((7, 5, 2))
     x = layers.Conv2D(channels, 1, activation="relu")(inputs)
     x = _depthwise()(x)
-    model = tf_keras.Model(inputs, layers.Dense(3)(layers.Flatten()(layers.Conv2D(4, 1)(x))))
-    tflite_bytes = _convert(model)
+    return _convert(tf_keras.Model(inputs, layers.Dense(3)(layers.Flatten()(layers.Conv2D(4, 1)(x)))))
+
+
+def _bytes_below_input(tflite_bytes):
+    """(bytes by which the depthwise output starts below its input, the output's size) in the memory plan."""
+    from tfkd.codegen import planner
+
     graph = lowering.read_int8_model(tflite_bytes)
     steps = lowering.lower(graph)
     plan = planner.plan_memory(graph, steps)
     (step,) = [s for s in steps if s.kind == "DEPTHWISE_CONV_2D"]
-    below = plan.place(step.args[0][1]) - plan.place(step.output)
-    assert 0 <= below < graph.tensors[step.output].size and below % channels == 0, below
+    return plan.place(step.args[0][1]) - plan.place(step.output), graph.tensors[step.output].size
+
+
+@needs_qemu
+@pytest.mark.parametrize("channels", [8, 6, 22])
+def test_depthwise_in_place_matches_tflite_micro(channels):
+    # The planner puts the depthwise output whole pixels below its dying input (overlap.py), where the
+    # Cortex-M4 path runs channel groups outside; 6 and 22 channels add channels past the last group of four.
+    tflite_bytes = _in_place_model(channels)
+    below, size = _bytes_below_input(tflite_bytes)
+    assert 0 <= below < size and below % channels == 0, below
+    _check(tflite_bytes)
+
+
+@needs_qemu
+def test_depthwise_in_place_off_whole_pixels_matches_tflite_micro(monkeypatch):
+    # An output 4 bytes further below than the lead is not whole pixels below its input: the kernel must see it
+    # and go pixel by pixel (channel groups outside would overwrite inputs of later groups).
+    from tfkd.codegen import overlap
+
+    lead = overlap.output_lead
+
+    def further(step, argument):
+        bytes_below = lead(step, argument)
+        return bytes_below + 4 if step.function == "tfkd_depthwise_conv2d" and bytes_below is not None else bytes_below
+
+    monkeypatch.setattr(overlap, "output_lead", further)
+    tflite_bytes = _in_place_model(8)
+    below, size = _bytes_below_input(tflite_bytes)
+    assert 0 <= below < size and below % 8 == 4, below
     _check(tflite_bytes)
 
 
