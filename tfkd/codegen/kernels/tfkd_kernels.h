@@ -718,22 +718,26 @@ static inline void tfkd_dot_wide_2x1(const uint32_t *x, const int8_t *w, int32_t
 static inline __attribute__((always_inline)) void tfkd_matmul_wide_rows(
     const uint32_t *wide, int32_t pair, int32_t groups, int32_t out_depth, const int8_t *w, const int32_t *bias,
     const int32_t *multiplier, const int8_t *shift, const tfkd_output_stage *o, int8_t *out) {
-  int32_t c;
-  for (c = 0; c < out_depth; c += 2, w += 8 * groups) {
-    const int32_t second = c + 1 < out_depth;
-    const int32_t b0 = bias ? bias[c] : 0, b1 = bias && second ? bias[c + 1] : 0;
-    int32_t acc[4];
-    acc[0] = b0; acc[1] = b0; acc[2] = b1; acc[3] = b1;
+  int32_t c, acc[4];
+  for (c = 0; c + 1 < out_depth; c += 2, w += 8 * groups) {
+    acc[0] = acc[1] = bias ? bias[c] : 0;
+    acc[2] = acc[3] = bias ? bias[c + 1] : 0;
     if (pair) {
       tfkd_dot_wide_2x2(wide, w, groups, acc);
     } else {
       tfkd_dot_wide_2x1(wide, w, groups, acc);
     }
-    if (second) {
-      tfkd_store_block(o, acc, multiplier, shift, c, 1, pair, out, out_depth);
+    tfkd_store_block(o, acc, multiplier, shift, c, 1, pair, out, out_depth);
+  }
+  if (c < out_depth) {
+    acc[0] = acc[1] = bias ? bias[c] : 0;
+    acc[2] = acc[3] = 0;
+    if (pair) {
+      tfkd_dot_wide_2x2(wide, w, groups, acc);
     } else {
-      tfkd_store_block(o, acc, multiplier, shift, c, 0, pair, out, out_depth);
+      tfkd_dot_wide_2x1(wide, w, groups, acc);
     }
+    tfkd_store_block(o, acc, multiplier, shift, c, 0, pair, out, out_depth);
   }
 }
 
