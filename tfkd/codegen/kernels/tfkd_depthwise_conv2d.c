@@ -104,7 +104,7 @@ static inline uint32_t tfkd_dw_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t
     a1 = tfkd_smlabb(xd_, wd_, a1); a3 = tfkd_smlatt(xd_, wd_, a3);          \
   } while (0)
 
-/* tfkd_requantize_fast(acc, m, shift) + output_offset, from folded constants: rs1 = -shift - 1 (the
+/* tfkd_requantize_fast(acc, m, shift) + output_offset from doubled = 2 acc, with folded constants: rs1 = -shift - 1 (the
  * right shift less one) and round = (2 * output_offset + 1) << rs1, i.e. the rounding addend 2^(rs-1)
  * plus the output offset moved before the shift (output_offset << rs). Returns twice the result plus
  * at most 1: the caller halves it in SSAT (asr #1), which completes the shift by rs.
@@ -113,8 +113,7 @@ static inline uint32_t tfkd_dw_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t
  * - tfkd_requantize_fast adds the sign of that product; the sign of acc gives the same result (when
  *   acc < 0 and the product rounds to 0, both give 0 after the shift since rs >= 1).
  * - No overflow: the caller folds only when rs <= 21, so |round| < 2^29 and the sum stays in int32. */
-static inline int32_t tfkd_dw_requant2(int32_t acc, int32_t m, int32_t round, int32_t rs1) {
-  const int32_t doubled = acc * 2;
+static inline int32_t tfkd_dw_requant2(int32_t doubled, int32_t m, int32_t round, int32_t rs1) {
   return (tfkd_dw_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
 }
 
@@ -266,7 +265,10 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 
 /* What the interior pixels of one channel group of four share (3x3 filters, fast requantisation), set up
  * once per group and layer: the table of tfkd_dw_pair3x3 with its starting sums, the bias, and
- * tfkd_dw_requant2's constants (multiplier, rounding addend, right shift less one). */
+ * tfkd_dw_requant2's constants (multiplier, rounding addend, right shift less one). The table's weights
+ * and starting sums are doubled, so that the pairs' sums come out as the 2 acc the requantisation takes
+ * (int8 weights doubled stay within int16; |2 acc| < 2^31 by the fast requantisation's proof, and the
+ * partial sums wrap as the final one does not). */
 typedef struct {
   int32_t table[36];
   int32_t start[4], bias[4], multiplier_round[8], rs1[4];
@@ -287,8 +289,8 @@ static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const
     const uint32_t we = tfkd_sxtb16(wv), wd = tfkd_sxtb16_ror8(wv);
     g->table[4 * k] = (k / 3) * p->dilation_height * p->input_width * depth + (k % 3) * depth;
     g->table[4 * k + 1] = g->table[4 * k] + p->stride_width * depth;
-    g->table[4 * k + 2] = (int32_t)we;
-    g->table[4 * k + 3] = (int32_t)wd;
+    g->table[4 * k + 2] = (int32_t)(((we << 1) & 0xFFFEu) | (we >> 16) << 17);
+    g->table[4 * k + 3] = (int32_t)(((wd << 1) & 0xFFFEu) | (wd >> 16) << 17);
     /* Lane-wise sums of at most nine int8 values stay within int16: no carry between lanes. */
     sum_even = (((sum_even & 0xFFFFu) + (we & 0xFFFFu)) & 0xFFFFu) | ((sum_even >> 16) + (we >> 16)) << 16;
     sum_odd = (((sum_odd & 0xFFFFu) + (wd & 0xFFFFu)) & 0xFFFFu) | ((sum_odd >> 16) + (wd >> 16)) << 16;
@@ -296,21 +298,21 @@ static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const
   for (j = 0; j < 4; ++j) {
     const uint32_t sums = (j & 1) ? sum_odd : sum_even;
     g->bias[j] = bias ? bias[c + j] : 0;
-    g->start[j] = g->bias[j] + p->input_offset * (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu);
+    g->start[j] = (int32_t)((uint32_t)(g->bias[j] + p->input_offset * (int16_t)((j & 2) ? sums >> 16 : sums & 0xFFFFu)) << 1);
     g->rs1[j] = ~shift[c + j];
     g->multiplier_round[2 * j] = multiplier[c + j];
     g->multiplier_round[2 * j + 1] = offset_round << g->rs1[j];
   }
 }
 
-/* Four channels through the fast requantisation (tfkd_dw_requant2, then SSAT), packed, clamped and
- * stored as one word. */
-static inline void tfkd_dw_store4(const tfkd_dw_group *g, int8_t *out, const int32_t *a) {
+/* Four channels' sums times scale (1: sums already doubled, 2) through the fast requantisation
+ * (tfkd_dw_requant2, then SSAT), packed, clamped and stored as one word. */
+static inline void tfkd_dw_store4(const tfkd_dw_group *g, int8_t *out, const int32_t *a, int32_t scale) {
   const int32_t *m = g->multiplier_round, *rs1 = g->rs1;
-  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0], m[0], m[1], rs1[0]));
-  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1], m[2], m[3], rs1[1]));
-  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2], m[4], m[5], rs1[2]));
-  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3], m[6], m[7], rs1[3]));
+  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0] * scale, m[0], m[1], rs1[0]));
+  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1] * scale, m[2], m[3], rs1[1]));
+  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2] * scale, m[4], m[5], rs1[2]));
+  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3] * scale, m[6], m[7], rs1[3]));
   /* Saturating to int8 first changes nothing: the activation range lies within int8. */
   *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), g->low4, g->high4);
 }
@@ -377,10 +379,10 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
       }
       if (fast) {
         const int32_t r0 = ~shift[c], r1 = ~shift[c + 1], r2 = ~shift[c + 2], r3 = ~shift[c + 3];
-        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0, multiplier[c], offset_round << r0, r0));
-        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1, multiplier[c + 1], offset_round << r1, r1));
-        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2, multiplier[c + 2], offset_round << r2, r2));
-        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3, multiplier[c + 3], offset_round << r3, r3));
+        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0 * 2, multiplier[c], offset_round << r0, r0));
+        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1 * 2, multiplier[c + 1], offset_round << r1, r1));
+        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2 * 2, multiplier[c + 2], offset_round << r2, r2));
+        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3 * 2, multiplier[c + 3], offset_round << r3, r3));
       } else {
         a0 = tfkd_dw_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
         a1 = tfkd_dw_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
@@ -442,10 +444,11 @@ static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t
 
 /* A 3x3 window of four channels for two output pixels at once: a[0..3] for the pixel at in + table
  * offset 0, a[4..7] for the other. The two pixels share each tap's unpacked weights (read from the
- * table, unpacked once per channel group and row of pixels rather than once per pixel), and the inputs
- * are unpacked without the input offset (SXTB16): the caller starts the sums from bias + input_offset
- * * (sum of the channel's nine weights), which gives the same int32 sums. 8 accumulators, the input and
- * table pointers and 4 temporaries are the 14 registers there are; per tap (8 MACs) 18 instructions. */
+ * table, unpacked once per channel group rather than once per pixel), and the inputs are unpacked
+ * without the input offset (SXTB16): the caller starts the sums from bias + input_offset * (sum of the
+ * channel's nine weights), which gives the same int32 sums (doubled with tfkd_dw_group's table). 8
+ * accumulators, the input and table pointers and 4 temporaries are the 14 registers there are; per tap
+ * (8 MACs) 18 instructions. */
 static inline void tfkd_dw_pair3x3(const int8_t *in, const int32_t *tbl, int32_t *a) {
   int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = a[4], b1 = a[5], b2 = a[6], b3 = a[7];
   uint32_t t, x0, x1, w;
@@ -481,27 +484,27 @@ static void tfkd_dw_rows3x3(const tfkd_conv_params *p, const tfkd_dw_group *g, c
     if (x_lo) {
       acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
       tfkd_dw_window3x2(row, filter + depth, depth, steps, g->xo, acc);
-      tfkd_dw_store4(g, o, acc);
+      tfkd_dw_store4(g, o, acc, 2);
     }
     o += x_lo * depth;
     for (x = x_lo; x + 1 < x_hi; x += 2) {
       acc[0] = acc[4] = g->start[0]; acc[1] = acc[5] = g->start[1];
       acc[2] = acc[6] = g->start[2]; acc[3] = acc[7] = g->start[3];
       tfkd_dw_pair3x3(in, g->table, acc);
-      tfkd_dw_store4(g, o, acc);
-      tfkd_dw_store4(g, o + depth, acc + 4);
+      tfkd_dw_store4(g, o, acc, 1);
+      tfkd_dw_store4(g, o + depth, acc + 4, 1);
       in += 2 * pixel_step; o += 2 * depth;
     }
     if (x < x_hi) {
       acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
       tfkd_dw_window3x3(in, filter, depth, 2 * depth, steps, g->xo, &acc[0], &acc[1], &acc[2], &acc[3]);
-      tfkd_dw_store4(g, o, acc);
+      tfkd_dw_store4(g, o, acc, 2);
       in += pixel_step; o += depth;
     }
     if (right) {
       acc[0] = g->bias[0]; acc[1] = g->bias[1]; acc[2] = g->bias[2]; acc[3] = g->bias[3];
       tfkd_dw_window3x2(in, filter, depth, steps, g->xo, acc);
-      tfkd_dw_store4(g, o, acc);
+      tfkd_dw_store4(g, o, acc, 2);
     }
   }
 }
