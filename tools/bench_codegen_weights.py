@@ -76,7 +76,7 @@ def bench(name, samples):
                 "formats": _formats(w), "flash": (dense["flash_bytes"], auto["flash_bytes"]),
                 "ram": (dense["ram_bytes"], auto["ram_bytes"]),
                 "instructions": (dense["instructions_per_inference"], auto["instructions_per_inference"]),
-                "exact": auto["matches_tflm"] and bool(np.array_equal(auto["outputs"], dense["outputs"])),
+                "exact": auto["matches_reference"] and bool(np.array_equal(auto["outputs"], dense["outputs"])),
                 "samples": samples,
             })
             print(_row(rows[-1]), flush=True)
