@@ -51,49 +51,6 @@ static void tfkd_dw_plain(const tfkd_conv_params *p, const int8_t *input, const 
  * once: requantised values saturated to int8 (SSAT), packed into one word, clamped to the activation range
  * with byte-wise SSUB8/SEL and stored with one (unaligned) store. */
 
-static inline int32_t tfkd_dw_smmlar(int32_t a, int32_t b, int32_t acc) {
-  int32_t r;
-  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
-
-/* x / 2, saturated to int8 (SSAT with its shift operand). */
-static inline int32_t tfkd_dw_ssat8_half(int32_t x) {
-  int32_t r;
-  __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x));
-  return r;
-}
-
-static inline int32_t tfkd_dw_ssat8(int32_t x) {
-  int32_t r;
-  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
-  return r;
-}
-
-/* Byte-wise max(v, low) then min(v, high) of four int8 lanes (SSUB8 sets the GE flags that SEL reads;
- * one asm block so that nothing comes between them). */
-static inline uint32_t tfkd_dw_clamp4(uint32_t v, uint32_t low, uint32_t high) {
-  uint32_t t;
-  __asm__("ssub8 %[t], %[v], %[lo]\n\t"
-          "sel %[v], %[v], %[lo]\n\t"
-          "ssub8 %[t], %[v], %[hi]\n\t"
-          "sel %[v], %[hi], %[v]"
-          : [v] "+r"(v), [t] "=&r"(t)
-          : [lo] "r"(low), [hi] "r"(high)
-          : "cc");
-  return v;
-}
-
-/* The low bytes of v0..v3 as one word [v0 v1 v2 v3] (three bit-field inserts). */
-static inline uint32_t tfkd_dw_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3) {
-  uint32_t r = (uint32_t)v0;
-  __asm__("bfi %0, %1, #8, #8\n\t"
-          "bfi %0, %2, #16, #8\n\t"
-          "bfi %0, %3, #24, #8"
-          : "+&r"(r) : "r"(v1), "r"(v2), "r"(v3));
-  return r;
-}
-
 /* acc[0..3] += the products of one tap: four channels' input word (plus the offset pair xo) and weight
  * word, unpacked to the halves (c0, c2) and (c1, c3). */
 #define TFKD_DW_TAP(xv, wv)                                                   \
@@ -103,19 +60,6 @@ static inline uint32_t tfkd_dw_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t
     a0 = tfkd_smlabb(xe_, we_, a0); a2 = tfkd_smlatt(xe_, we_, a2);          \
     a1 = tfkd_smlabb(xd_, wd_, a1); a3 = tfkd_smlatt(xd_, wd_, a3);          \
   } while (0)
-
-/* tfkd_requantize_fast(acc, m, shift) + output_offset from doubled = 2 acc, with folded constants: rs1 = -shift - 1 (the
- * right shift less one) and round = (2 * output_offset + 1) << rs1, i.e. the rounding addend 2^(rs-1)
- * plus the output offset moved before the shift (output_offset << rs). Returns twice the result plus
- * at most 1: the caller halves it in SSAT (asr #1), which completes the shift by rs.
- * - SMMLAR(2 acc, m, round) = round + floor((2 acc m + 2^31) / 2^32) = round + the doubling high
- *   multiply, exactly, as |acc| <= 2^30 - 2 (the generator's proof behind fast_requantize).
- * - tfkd_requantize_fast adds the sign of that product; the sign of acc gives the same result (when
- *   acc < 0 and the product rounds to 0, both give 0 after the shift since rs >= 1).
- * - No overflow: the caller folds only when rs <= 21, so |round| < 2^29 and the sum stays in int32. */
-static inline int32_t tfkd_dw_requant2(int32_t doubled, int32_t m, int32_t round, int32_t rs1) {
-  return (tfkd_dw_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
-}
 
 #if defined(TFKD_NO_INLINE_ASM)
 /* The C versions of the inline assembly blocks below (same arguments, same sums): a window of rows x cols
@@ -265,7 +209,7 @@ static inline void tfkd_dw_window2x3(const int8_t *in, const int8_t *w, int32_t 
 
 /* What the interior pixels of one channel group of four share (3x3 filters, fast requantisation), set up
  * once per group and layer: the table of tfkd_dw_pair3x3 with its starting sums, the bias, and
- * tfkd_dw_requant2's constants (multiplier, rounding addend, right shift less one). The table's weights
+ * tfkd_requantize_doubled's constants (multiplier, rounding addend, right shift less one). The table's weights
  * and starting sums are doubled, so that the pairs' sums come out as the 2 acc the requantisation takes
  * (int8 weights doubled stay within int16; |2 acc| < 2^31 by the fast requantisation's proof, and the
  * partial sums wrap as the final one does not). */
@@ -306,15 +250,15 @@ static void tfkd_dw_setup(const tfkd_conv_params *p, const int8_t *filter, const
 }
 
 /* Four channels' sums times scale (1: sums already doubled, 2) through the fast requantisation
- * (tfkd_dw_requant2, then SSAT), packed, clamped and stored as one word. */
+ * (tfkd_requantize_doubled, then SSAT), packed, clamped and stored as one word. */
 static inline void tfkd_dw_store4(const tfkd_dw_group *g, int8_t *out, const int32_t *a, int32_t scale) {
   const int32_t *m = g->multiplier_round, *rs1 = g->rs1;
-  const int32_t v0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[0] * scale, m[0], m[1], rs1[0]));
-  const int32_t v1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[1] * scale, m[2], m[3], rs1[1]));
-  const int32_t v2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[2] * scale, m[4], m[5], rs1[2]));
-  const int32_t v3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a[3] * scale, m[6], m[7], rs1[3]));
+  const int32_t v0 = tfkd_ssat8_half(tfkd_requantize_doubled(a[0] * scale, m[0], m[1], rs1[0]));
+  const int32_t v1 = tfkd_ssat8_half(tfkd_requantize_doubled(a[1] * scale, m[2], m[3], rs1[1]));
+  const int32_t v2 = tfkd_ssat8_half(tfkd_requantize_doubled(a[2] * scale, m[4], m[5], rs1[2]));
+  const int32_t v3 = tfkd_ssat8_half(tfkd_requantize_doubled(a[3] * scale, m[6], m[7], rs1[3]));
   /* Saturating to int8 first changes nothing: the activation range lies within int8. */
-  *(tfkd_unaligned_u32 *)out = tfkd_dw_clamp4(tfkd_dw_pack4(v0, v1, v2, v3), g->low4, g->high4);
+  *(tfkd_unaligned_u32 *)out = tfkd_clamp4(tfkd_pack4(v0, v1, v2, v3), g->low4, g->high4);
 }
 
 /* Row out_y (filter rows [fy_start, fy_end) inside the input), any windows, pixel by pixel, the groups of
@@ -379,18 +323,18 @@ static void tfkd_dw_pixels(const tfkd_conv_params *p, const int8_t *input, const
       }
       if (fast) {
         const int32_t r0 = ~shift[c], r1 = ~shift[c + 1], r2 = ~shift[c + 2], r3 = ~shift[c + 3];
-        a0 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a0 * 2, multiplier[c], offset_round << r0, r0));
-        a1 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a1 * 2, multiplier[c + 1], offset_round << r1, r1));
-        a2 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a2 * 2, multiplier[c + 2], offset_round << r2, r2));
-        a3 = tfkd_dw_ssat8_half(tfkd_dw_requant2(a3 * 2, multiplier[c + 3], offset_round << r3, r3));
+        a0 = tfkd_ssat8_half(tfkd_requantize_doubled(a0 * 2, multiplier[c], offset_round << r0, r0));
+        a1 = tfkd_ssat8_half(tfkd_requantize_doubled(a1 * 2, multiplier[c + 1], offset_round << r1, r1));
+        a2 = tfkd_ssat8_half(tfkd_requantize_doubled(a2 * 2, multiplier[c + 2], offset_round << r2, r2));
+        a3 = tfkd_ssat8_half(tfkd_requantize_doubled(a3 * 2, multiplier[c + 3], offset_round << r3, r3));
       } else {
-        a0 = tfkd_dw_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
-        a1 = tfkd_dw_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
-        a2 = tfkd_dw_ssat8(tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset);
-        a3 = tfkd_dw_ssat8(tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset);
+        a0 = tfkd_ssat8(tfkd_requantize(a0, multiplier[c], shift[c]) + p->output_offset);
+        a1 = tfkd_ssat8(tfkd_requantize(a1, multiplier[c + 1], shift[c + 1]) + p->output_offset);
+        a2 = tfkd_ssat8(tfkd_requantize(a2, multiplier[c + 2], shift[c + 2]) + p->output_offset);
+        a3 = tfkd_ssat8(tfkd_requantize(a3, multiplier[c + 3], shift[c + 3]) + p->output_offset);
       }
       /* Saturating to int8 first changes nothing: the activation range lies within int8. */
-      *(tfkd_unaligned_u32 *)(out + c) = tfkd_dw_clamp4(tfkd_dw_pack4(a0, a1, a2, a3), low4, high4);
+      *(tfkd_unaligned_u32 *)(out + c) = tfkd_clamp4(tfkd_pack4(a0, a1, a2, a3), low4, high4);
     }
   }
 }

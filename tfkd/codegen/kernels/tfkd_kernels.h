@@ -122,6 +122,10 @@ typedef struct {
 #define TFKD_WEIGHTS_TABLE4 2u /* values are 4-bit indices into tables (else int8 values) */
 #define TFKD_WEIGHTS_IDS4 4u   /* a 4-bit table id per group */
 #define TFKD_WEIGHTS_IDS8 8u   /* an 8-bit table id per group */
+/* 1- and 2-bit table ids, for layers of 2 or up to 4 tables (the usual count of a clustered pointwise layer:
+ * its channels' largest weights are one of two centroids). */
+#define TFKD_WEIGHTS_IDS1 16u
+#define TFKD_WEIGHTS_IDS2 32u
 
 /* gemmlowp's SaturatingRoundingDoublingHighMul: (a * b * 2) >> 32, rounded to nearest.
  * The reference adds 2^30 (or 1 - 2^30 for a negative product) and divides by 2^31 rounding toward
@@ -419,18 +423,22 @@ static inline uint32_t tfkd_clamp4(uint32_t v, uint32_t low, uint32_t high) {
   return v;
 }
 
-/* tfkd_requantize_fast(acc, m, shift) + output offset, doubled (plus at most 1) for SSAT's asr #1 to halve,
- * from rs1 = -shift - 1 and round = (2 * output offset + 1) << rs1: the rounding addend 2^(rs - 1) and the
- * output offset (moved before the shift) in one constant.
+/* Twice tfkd_requantize_fast(acc, m, shift) + output offset, plus at most 1 (SSAT's asr #1 halves it), from
+ * doubled = 2 acc, rs1 = -shift - 1 and round = (2 * output offset + 1) << rs1: the rounding addend 2^(rs - 1)
+ * and the output offset (moved before the shift) in one constant.
  * - SMMLAR(2 acc, m, round) = round + floor((2 acc m + 2^31) / 2^32), which is round + the doubling high
  *   multiply exactly, as |acc| <= 2^30 - 2 (the generator's fast_requantize proof).
  * - The sign correction of tfkd_requantize_fast takes the product's sign; acc's gives the same result (a
  *   negative acc whose product rounds to 0 ends at 0 either way, since the shift is at least 1).
  * - No overflow: used only when every right shift is at most 21 (tfkd_output_stage_init), so
  *   |round| < 2^28. */
-static inline int32_t tfkd_requantize_folded(int32_t acc, int32_t m, int32_t round, int32_t rs1) {
-  const int32_t doubled = acc * 2;
+static inline int32_t tfkd_requantize_doubled(int32_t doubled, int32_t m, int32_t round, int32_t rs1) {
   return (tfkd_smmlar(doubled, m, round) + (doubled >> 31)) >> rs1;
+}
+
+/* tfkd_requantize_doubled of 2 acc (DEPTHWISE_CONV_2D's tables hold doubled weights and sums: it calls that). */
+static inline int32_t tfkd_requantize_folded(int32_t acc, int32_t m, int32_t round, int32_t rs1) {
+  return tfkd_requantize_doubled(acc * 2, m, round, rs1);
 }
 
 /* The requantisation, output offset and clamp every output of CONV_2D and FULLY_CONNECTED ends with:

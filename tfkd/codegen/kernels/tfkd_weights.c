@@ -11,12 +11,6 @@
  * their results do not depend on the storage. */
 #include "tfkd_kernels.h"
 
-/* Table ids of 1 and 2 bits, for layers of 2 or up to 4 tables (the usual count of a clustered pointwise
- * layer: its channels' largest weights are one of two centroids). The other flags live in tfkd_kernels.h;
- * only this decoder reads these. */
-#define TFKD_WEIGHTS_IDS1 16u
-#define TFKD_WEIGHTS_IDS2 32u
-
 static uint32_t tfkd_id_bits(uint32_t format) {
   if (format & TFKD_WEIGHTS_IDS1) return 1u;
   if (format & TFKD_WEIGHTS_IDS2) return 2u;
