@@ -5,6 +5,7 @@ models of tests/codegen_models.py, and for single convolution layers of their sh
     python tools/bench_codegen_speed.py --layers        # one-layer models: where the instructions go
     python tools/bench_codegen_speed.py --models resnet8 ds_cnn_kws
     python tools/bench_codegen_speed.py --fuzz 6 --seed 1   # fuzz_codegen's CONV_2D / FULLY_CONNECTED models in QEMU
+    python tools/bench_codegen_speed.py --stream off        # row streaming off (or "all"; default "auto")
 
 Each figure is tfkd.codegen.measure on 2 random int8 inputs (tests/codegen_models.random_int8_inputs), with
 the outputs checked bit for bit against the TFLite Micro Python interpreter. ``--fuzz N`` runs N random models
@@ -53,10 +54,11 @@ LAYERS = {
 }
 
 
-def report(label, tflite):
-    m = measure(tflite, samples=random_int8_inputs(tflite, 2))
+def report(label, tflite, stream="auto"):
+    m = measure(tflite, samples=random_int8_inputs(tflite, 2), stream=stream)
     print(f"| {label} | {m['macs']:,} | {m['instructions_per_inference']:,} | {m['instructions_per_mac']:.2f} | "
-          f"{m['stack_bytes']} | {'yes' if m['matches_reference'] else 'NO'} |", flush=True)
+          f"{m['stack_bytes']} | {m['arena_bytes']:,} | {m['ram_bytes']:,} | {m['flash_bytes']:,} | "
+          f"{'yes' if m['matches_reference'] else 'NO'} |", flush=True)
     return m
 
 
@@ -97,18 +99,21 @@ def main(argv=None):
     parser.add_argument("--layers", action="store_true", help="measure the single-layer models of LAYERS")
     parser.add_argument("--fuzz", type=int, default=0, help="run this many random models per operator in QEMU instead")
     parser.add_argument("--seed", type=int, default=0, help="seed of --fuzz")
+    parser.add_argument("--stream", default="auto", choices=["auto", "all", "off"],
+                        help="row streaming of the generated C (tfkd.codegen.compile_model's stream)")
     args = parser.parse_args(argv)
     if args.fuzz:
         return 1 if fuzz_qemu(args.fuzz, args.seed) else 0
-    print("| model | MACs | instructions / inference | instructions / MAC | stack bytes | bit-exact |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| model | MACs | instructions / inference | instructions / MAC | stack bytes | arena bytes | RAM bytes | "
+          "flash bytes | bit-exact |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     mismatches = 0
     if args.layers:
         for label, builder in LAYERS.items():
-            mismatches += not report(label, deployed_tflite(builder))["matches_reference"]
+            mismatches += not report(label, deployed_tflite(builder), args.stream)["matches_reference"]
     names = args.models if args.models is not None else ([] if args.layers else list(DEPLOYED_MODELS))
     for name in names:
-        mismatches += not report(name, deployed_tflite(DEPLOYED_MODELS[name]))["matches_reference"]
+        mismatches += not report(name, deployed_tflite(DEPLOYED_MODELS[name]), args.stream)["matches_reference"]
     return 1 if mismatches else 0
 
 
