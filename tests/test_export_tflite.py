@@ -9,6 +9,7 @@ from tf_keras import layers
 import tfkd
 from tfkd.export import to_tflite, verify
 from tfkd.export.model_info import parse
+from tfkd.model import LiteRTRunner, TflmRunner, read_model
 
 
 def _trained(model, x, y, epochs=2):
@@ -124,3 +125,27 @@ def test_op_without_tflite_builtin_names_tf_op_and_keras_layer(tabular):
     model = _with_layer(layers.Lambda(tf.math.erf, name="gauss_cdf"))
     with pytest.raises(ValueError, match=r"op tf\.Erf \(Keras layer 'gauss_cdf'\)"):
         to_tflite(model, x)
+
+
+def test_dilated_convolutions_are_folded_so_tflite_micro_computes_them():
+    """The converter's SPACE_TO_BATCH_ND sandwich, which TFLite Micro miscomputes, becomes one dilated operator
+    with LiteRT's outputs of the unfolded model."""
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((12, 10, 3))
+    x = tf_keras.layers.Conv2D(6, 3, dilation_rate=2, padding="same", activation="relu")(inputs)
+    x = tf_keras.layers.DepthwiseConv2D(3, dilation_rate=(2, 3), padding="same")(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Conv2D(4, (3, 2), dilation_rate=(3, 2))(x))
+    representative = np.random.default_rng(0).uniform(0, 1, (32, 12, 10, 3)).astype(np.float32)
+    folded = tfkd.export.to_tflite(model, representative)
+    converted = tfkd.export.to_tflite(model, representative, fold_dilations=False)
+    converted_kinds = [op.kind for op in read_model(converted).operators]
+    assert converted_kinds.count("SPACE_TO_BATCH_ND") == 3
+    assert [op.kind for op in read_model(folded).operators] == [
+        kind for kind in converted_kinds if kind not in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND")]
+    samples = np.random.default_rng(1).integers(-128, 128, (8, 12, 10, 3)).astype(np.int8)
+    expected = LiteRTRunner(converted).run(samples)
+    np.testing.assert_array_equal(LiteRTRunner(folded).run(samples), expected)
+    np.testing.assert_array_equal(TflmRunner(folded).run(samples), expected)
+    assert not np.array_equal(TflmRunner(converted).run(samples), expected)
+    with pytest.raises(ValueError, match="fold_dilations='yes'"):
+        tfkd.export.to_tflite(model, representative, fold_dilations="yes")

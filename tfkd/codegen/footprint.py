@@ -19,8 +19,8 @@ import tempfile
 
 import numpy as np
 
-from tfkd.codegen import cortex_m4, dilation, generator
-from tfkd.model import TflmRunner, dequantize, quantize, read_model
+from tfkd.codegen import cortex_m4, generator
+from tfkd.model import TflmRunner, dequantize, dilation, quantize, read_model
 
 DEFAULT_SAMPLES = 8
 SAMPLE_SEED = 0
@@ -47,10 +47,10 @@ def _samples(samples, input_size):
 
 def reference_model(tflite_bytes):
     """``(name, tflite bytes)``: the model TFLite Micro runs to check the generated C. A model TFLite Micro
-    computes wrongly (Keras' dilated convolutions, :func:`tfkd.codegen.dilation.tflite_micro_misreads`) runs
+    computes wrongly (Keras' dilated convolutions, :func:`tfkd.model.dilation.tflite_micro_misreads`) runs
     with its dilated convolutions folded into single operators."""
     if dilation.tflite_micro_misreads(read_model(tflite_bytes)):
-        return "TFLite Micro (dilated convolutions folded)", dilation.fold_for_tflite_micro(tflite_bytes)
+        return "TFLite Micro (dilated convolutions folded)", dilation.fold_dilated_convolutions(tflite_bytes)
     return "TFLite Micro", tflite_bytes
 
 

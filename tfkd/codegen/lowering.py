@@ -11,6 +11,7 @@ run time. This module dispatches; ``lower_windowed.py`` and ``lower_tensor.py`` 
 from tfkd.codegen import checks, dilation, float_io, lower_tensor, lower_windowed
 from tfkd.codegen.checks import Step  # noqa: F401  (the lowered form, re-exported)
 from tfkd.model import ModelError, read_model
+from tfkd.model import dilation as model_dilation
 
 # Kernel C sources (package data in tfkd/codegen/kernels) that each supported operator needs.
 KERNEL_SOURCES = {
@@ -80,7 +81,7 @@ def lower(graph):
     A dilated convolution the converter split into SPACE_TO_BATCH_ND, the convolution and BATCH_TO_SPACE_ND
     is one step (:mod:`tfkd.codegen.dilation`), taken where the last of the three runs."""
     steps = []
-    sandwiches = dilation.sandwiches(graph)
+    sandwiches = model_dilation.sandwiches(graph)
     folded = {op.index for ops in sandwiches.values() for op in ops}
     for op in graph.operators:
         if op.index in sandwiches:

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from tfkd.export.model_info import parse
+from tfkd.model import dilation
 
 DEFAULT_REPRESENTATIVE_SAMPLES = 200
 IO_TYPES = ("int8", "float")
@@ -106,7 +107,7 @@ def _conversion_error(error, model):
 
 
 def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0,
-              per_channel=True):
+              per_channel=True, fold_dilations=True):
     """Converts ``model`` to a full-integer TFLite flatbuffer and returns its bytes.
 
     ``representative_data``: an array of inputs, an ``(x, y)`` tuple, or a
@@ -114,15 +115,19 @@ def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESE
     them calibrate the activation ranges. ``io="int8"`` gives int8 input and output
     (for microcontrollers); ``io="float"`` keeps float input and output around the
     int8 graph (for Android). ``per_channel=False`` quantises every weight tensor with
-    one scale (per-tensor), for runtimes or kernels that only take that. Raises
+    one scale (per-tensor), for runtimes or kernels that only take that. ``fold_dilations``: the
+    converter writes a dilated ``Conv2D``/``DepthwiseConv2D`` as SPACE_TO_BATCH_ND, an undilated convolution
+    and BATCH_TO_SPACE_ND, which TFLite Micro computes wrongly; by default each becomes the one dilated
+    operator it stands for (:mod:`tfkd.model.dilation`), with the same outputs on LiteRT. Raises
     ValueError naming the TFLite op and the Keras layer when an operator cannot run in int8.
     """
     import tensorflow as tf
 
     if io not in IO_TYPES:
         raise ValueError(f"io={io!r} is invalid; expected 'int8' or 'float'")
-    if not isinstance(per_channel, bool):
-        raise ValueError(f"per_channel={per_channel!r} is invalid; expected True or False")
+    for flag, value in (("per_channel", per_channel), ("fold_dilations", fold_dilations)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag}={value!r} is invalid; expected True or False")
     input_shape = tuple(model.input_shape)
     x = representative_samples(representative_data, input_shape, num_samples, seed)
 
@@ -153,4 +158,4 @@ def to_tflite(model, representative_data, io="int8", num_samples=DEFAULT_REPRESE
             f"cannot make {', '.join(found)} int8: TFLite has no int8 kernel for it and would run it in float32; "
             "replace the layer with one that TFLite Micro supports (Conv2D, DepthwiseConv2D, Dense, ReLU, pooling)"
         )
-    return tflite_bytes
+    return dilation.fold_dilated_convolutions(tflite_bytes) if fold_dilations else tflite_bytes
