@@ -39,14 +39,6 @@ class FloatBoundary:
         return ("float" if self.input else "int8_t", "float" if self.output else "int8_t")
 
 
-def _readers(model, tensor_index):
-    return [op for op in model.operators if tensor_index in op.inputs]
-
-
-def _writers(model, tensor_index):
-    return [op for op in model.operators if tensor_index in op.outputs]
-
-
 def _int8_side(model, tensor, op, role):
     side_tensor = model.tensors[op.outputs[0] if role == "input" else op.inputs[0]]
     if side_tensor.dtype != "int8" or len(side_tensor.scales) != 1:
@@ -57,16 +49,16 @@ def _int8_side(model, tensor, op, role):
 
 
 # Per end: the operator a float end must have, how to find it, and how the error names the relation.
-_ENDS = {"input": ("QUANTIZE", _readers, "read by", "read only by one"),
-         "output": ("DEQUANTIZE", _writers, "written by", "written by one")}
+_ENDS = {"input": ("QUANTIZE", "readers", "read by", "read only by one"),
+         "output": ("DEQUANTIZE", "writers", "written by", "written by one")}
 
 
 def _float_end(model, tensor, role):
     """``(operator, int8 tensor, Side)`` of a float ``role`` ("input" or "output"): the one QUANTIZE that reads a
     float input, or the one DEQUANTIZE that writes a float output (and nothing else reads)."""
     kind, find, relation, allowed = _ENDS[role]
-    ops = find(model, tensor.index)
-    if len(ops) != 1 or ops[0].kind != kind or (role == "output" and _readers(model, tensor.index)):
+    ops = getattr(model, find)(tensor.index)
+    if len(ops) != 1 or ops[0].kind != kind or (role == "output" and model.readers(tensor.index)):
         kinds = ", ".join(f"{op.kind} (operator #{op.index})" for op in ops) or "no operator"
         raise ModelError(f"model {role} {tensor.name!r} is FLOAT32 and {relation} {kinds}; code generation needs an "
                          f"int8 {role}, or a float {role} {allowed} {kind} (convert with "

@@ -28,10 +28,6 @@ def describe(op):
     return f"{op.kind} (operator #{op.index})"
 
 
-def _readers(graph, tensor):
-    return [op for op in graph.operators if tensor in op.inputs]
-
-
 def constant_ints(graph, op, position, shape):
     tensor = graph.tensors[op.inputs[position]] if len(op.inputs) > position else None
     if tensor is None or tensor.data is None or tuple(tensor.shape) != shape:
@@ -55,8 +51,8 @@ def sandwiches(graph):
         if s2b.kind != "SPACE_TO_BATCH_ND" or s2b.outputs[0] in outputs:
             continue
         triples = []
-        for conv in _readers(graph, s2b.outputs[0]):
-            after = _readers(graph, conv.outputs[0])
+        for conv in graph.readers(s2b.outputs[0]):
+            after = graph.readers(conv.outputs[0])
             if (conv.kind not in CONVOLUTIONS or conv.inputs[0] != s2b.outputs[0] or conv.outputs[0] in outputs
                     or len(after) != 1 or after[0].kind != "BATCH_TO_SPACE_ND"):
                 break

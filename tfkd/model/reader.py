@@ -117,6 +117,14 @@ class TfliteModel:
     def macs(self):
         return sum(op.macs for op in self.operators)
 
+    def readers(self, tensor_index):
+        """The operators that take tensor ``tensor_index`` as an input."""
+        return [op for op in self.operators if tensor_index in op.inputs]
+
+    def writers(self, tensor_index):
+        """The operators that write tensor ``tensor_index``."""
+        return [op for op in self.operators if tensor_index in op.outputs]
+
     def _parameters(self):
         return {i for op in self.operators if op.name in WEIGHTED_OPS for i in op.inputs
                 if i >= 0 and self.tensors[i].constant}
