@@ -59,8 +59,11 @@ def _depthwise_lead(params):
     return -(-pixels // words) * words * depth
 
 
-def _dense_strides(dims):
-    return [int(np.prod(dims[k + 1:])) for k in range(len(dims))]
+def full_shape_input(step, argument):
+    """Whether input ``argument`` (0 or 1) of an ADD/SUB/MUL step has the output's own shape (no broadcasting)."""
+    dims = list(step.params["output_dims"])
+    dense = [int(np.prod(dims[k + 1:])) for k in range(len(dims))]
+    return all(d == 1 or s == e for d, s, e in zip(dims, step.params[f"input{argument + 1}_strides"], dense))
 
 
 def output_lead(step, argument):
@@ -72,10 +75,7 @@ def output_lead(step, argument):
         return _windowed_lead(step.params, PIXELS_IN_FLIGHT)
     if step.function == "tfkd_lut" and argument == 0:
         return 0
-    if step.function in ("tfkd_add", "tfkd_mul") and argument in (0, 1):
-        dims = list(step.params["output_dims"])
-        strides = step.params[f"input{argument + 1}_strides"]
-        # Only an input of the output's own shape: a broadcast input is read again after its bytes are written.
-        if all(d == 1 or s == e for d, s, e in zip(dims, strides, _dense_strides(dims))):
-            return 0
+    # Only an input of the output's own shape: a broadcast input is read again after its bytes are written.
+    if step.function in ("tfkd_add", "tfkd_mul") and argument in (0, 1) and full_shape_input(step, argument):
+        return 0
     return None

@@ -17,8 +17,7 @@ call and input rows are reread at band edges.
 
 import dataclasses
 
-import numpy as np
-
+from tfkd.codegen import overlap
 from tfkd.codegen.checks import Step
 
 LAYER_FUNCTIONS = ("tfkd_conv2d", "tfkd_depthwise_conv2d")
@@ -149,12 +148,6 @@ def _only_reader(steps, tensor, reader):
     return [i for i, s in enumerate(steps) for arg in s.args if arg[0] == "tensor" and arg[1] == tensor] == [reader]
 
 
-def _full_shape_inputs(step):
-    dims = list(step.params["output_dims"])
-    dense = [int(np.prod(dims[k + 1:])) for k in range(4)]
-    return all(all(d == 1 or s == e for d, s, e in zip(dims, step.params[f"input{n}_strides"], dense)) for n in (1, 2))
-
-
 def candidates(graph, steps, compressed=(), mode="all"):
     """``[(first step index, StreamStep)]``: each pair of adjacent windowed steps (and the element-wise step
     right after, when it takes their output) that can stream under ``mode`` (:data:`MODES`), in execution
@@ -175,7 +168,7 @@ def candidates(graph, steps, compressed=(), mode="all"):
             tensors = [arg[1] for arg in c.args]
             others = [t for t in tensors if t != b.output]
             if (c.function in TAIL_FUNCTIONS and tensors.count(b.output) == 1 and len(others) == 1
-                    and graph.tensors[others[0]].data is None and _full_shape_inputs(c)
+                    and graph.tensors[others[0]].data is None and all(overlap.full_shape_input(c, k) for k in (0, 1))
                     and b.output != graph_output and _only_reader(steps, b.output, i + 2)):
                 tail, end = c, i + 2
         output = (tail or b).output
